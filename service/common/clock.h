@@ -1,0 +1,51 @@
+// Clock: the only source of time for everything that waits or expires.
+//
+// Production code takes a Clock& and never calls absl::Now() or sleeps; tests
+// pass a FakeClock (tests/testing/fake_clock.h) and move time by hand, so no
+// test waits for real time. RunAt() is how components wait: they schedule a
+// continuation instead of blocking a thread.
+//
+// Thread-safety: all methods may be called from any thread. Callbacks run on
+// the clock's timer thread (RealClock) or inside FakeClock::Advance(); they
+// must not block.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+
+namespace b24 {
+
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual absl::Time Now() = 0;
+  // Runs `fn` once Now() >= when (at once, on the timer thread, if it already is).
+  virtual void RunAt(absl::Time when, std::function<void()> fn) = 0;
+  void RunAfter(absl::Duration d, std::function<void()> fn) { RunAt(Now() + d, std::move(fn)); }
+};
+
+// Wall-clock time with one timer thread. Destruction drops pending timers.
+class RealClock final : public Clock {
+ public:
+  RealClock();
+  ~RealClock() override;
+  absl::Time Now() override { return absl::Now(); }
+  void RunAt(absl::Time when, std::function<void()> fn) override;
+
+ private:
+  void Loop();
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::multimap<absl::Time, std::function<void()>> timers_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace b24

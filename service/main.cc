@@ -1,0 +1,165 @@
+// bitrix24-service: the composition root. The only file that chooses concrete
+// implementations (curl transport, real clock, SOCI store) and owns globals.
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <signal.h>
+
+#include <condition_variable>
+#include <fstream>
+#include <mutex>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "service/auth/portal_directory.h"
+#include "service/common/clock.h"
+#include "service/common/config.h"
+#include "service/common/log.h"
+#include "service/exec/executor.h"
+#include "service/grpc/service_impl.h"
+#include "service/http/curl/curl_transport.h"
+#include "service/rest/client.h"
+
+extern char** environ;
+
+namespace {
+
+constexpr char kUsage[] =
+    "usage: bitrix24-service [--config=FILE] [--key=value ...]\n"
+    "Runs the Bitrix24 gateway. Every configuration key can be set in the YAML file,\n"
+    "as an environment variable or as a flag (see docs/configuration.md):\n";
+
+bool ReadFile(const std::string& path, std::string* out) {
+  std::ifstream in(path);
+  if (!in) return false;
+  std::ostringstream s;
+  s << in.rdbuf();
+  *out = s.str();
+  return true;
+}
+
+int Run(const b24::Config& config, b24::Logger& log, const sigset_t& signals) {
+  b24::RealClock clock;
+  b24::http::CurlOptions curl;
+  curl.connect_timeout = config.connect_timeout;
+  curl.ca_file = config.ca_file;
+  curl.user_agent = config.user_agent;
+  curl.allow_loopback_addresses = config.allow_loopback;
+  auto transport = std::make_unique<b24::http::CurlTransport>(curl);
+
+  b24::exec::ExecutorOptions eo;
+  eo.standard = {config.rate_drain_per_second, config.rate_burst};
+  eo.plans = config.portal_plans;
+  eo.max_in_flight_per_portal = config.max_in_flight_per_portal;
+  eo.operating_limit = config.operating_limit_seconds;
+  eo.handle_query_limit_exceeded = config.handle_query_limit_exceeded;
+  eo.handle_operation_time_limit = config.handle_operation_time_limit;
+  eo.max_attempts = config.max_attempts;
+  eo.retry_base_delay = config.retry_base_delay;
+  eo.retry_max_delay = config.retry_max_delay;
+  b24::exec::Executor executor(*transport, clock, log, eo);
+
+  b24::http::HostPolicy policy(config.allowed_hosts, config.allow_http, config.allow_loopback);
+  b24::rest::RestClient rest(executor, policy, clock, log, {config.request_timeout});
+  b24::auth::PortalDirectory portals(policy, config.webhooks, nullptr);
+  if (absl::Status s = portals.Validate(); !s.ok()) {
+    log.Error(absl::StrCat("bad configuration: ", s.message()));
+    return 2;
+  }
+  b24::grpcapi::Bitrix24ServiceImpl service(rest, portals, clock, log);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
+  if (!config.tls_cert_file.empty()) {
+    grpc::SslServerCredentialsOptions ssl;
+    grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+    if (!ReadFile(config.tls_cert_file, &pair.cert_chain) || !ReadFile(config.tls_key_file, &pair.private_key)) {
+      log.Error("cannot read tls.cert_file / tls.key_file");
+      return 2;
+    }
+    ssl.pem_key_cert_pairs.push_back(pair);
+    if (!config.tls_client_ca_file.empty()) {
+      if (!ReadFile(config.tls_client_ca_file, &ssl.pem_root_certs)) {
+        log.Error("cannot read tls.client_ca_file");
+        return 2;
+      }
+      ssl.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+    }
+    creds = grpc::SslServerCredentials(ssl);
+  }
+  int port = 0;
+  builder.AddListeningPort(config.listen, creds, &port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server || port == 0) {
+    log.Error(absl::StrCat("cannot listen on ", config.listen, " (address in use or invalid?)"));
+    return 1;
+  }
+  std::string host = config.listen.substr(0, config.listen.rfind(':'));
+  log.Info(absl::StrCat("bitrix24-service listening on ", host, ":", port));
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  log.Info(absl::StrCat("received signal ", sig, "; draining in-flight calls for up to ",
+                        absl::FormatDuration(config.shutdown_grace)));
+  server->GetHealthCheckService()->Shutdown();
+  std::mutex mu;
+  std::condition_variable cv;
+  bool drained = false;
+  std::thread shutdown([&] {
+    server->Shutdown(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(config.shutdown_grace));
+    std::lock_guard<std::mutex> lock(mu);
+    drained = true;
+    cv.notify_all();
+  });
+  {
+    // Shutdown() returns only when every call has finished; calls still waiting
+    // for a portal after the grace period are ended here.
+    std::unique_lock<std::mutex> lock(mu);
+    if (!cv.wait_for(lock, absl::ToChronoNanoseconds(config.shutdown_grace + absl::Seconds(1)),
+                     [&] { return drained; })) {
+      lock.unlock();
+      log.Warning("grace period over: cancelling calls still in progress");
+      executor.CancelAll(absl::UnavailableError("bitrix24-service is shutting down"));
+      transport->Shutdown();
+    }
+  }
+  shutdown.join();
+  log.Info("stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  for (const std::string& a : args) {
+    if (a == "--help" || a == "-h") {
+      std::cout << kUsage << b24::DescribeConfig();
+      return 0;
+    }
+  }
+  std::map<std::string, std::string> env;
+  for (char** e = environ; *e; ++e) {
+    std::string kv(*e);
+    size_t eq = kv.find('=');
+    if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  absl::StatusOr<b24::Config> config = b24::LoadConfig(args, env);
+  if (!config.ok()) {
+    std::cerr << "bitrix24-service: " << config.status().message() << "\n";
+    return 2;
+  }
+  // Signals are taken by sigwait() in main; block them before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  b24::Logger log(&std::cerr, config->log_level);
+  return Run(*config, log, signals);
+}

@@ -1,0 +1,1 @@
+// Token store: arrives with the OAuth issue.
