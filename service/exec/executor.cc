@@ -58,6 +58,13 @@ Executor::Portal& Executor::PortalFor(const std::string& host) {
   return *p;
 }
 
+void Executor::DrainBucket(Portal& p, absl::Time now) {
+  if (p.level_at != absl::InfinitePast() && now > p.level_at) {
+    p.level = std::max(0.0, p.level - p.drain * absl::ToDoubleSeconds(now - p.level_at));
+  }
+  p.level_at = std::max(p.level_at, now);
+}
+
 void Executor::Submit(Job job, JobDone done) {
   auto task = std::make_shared<Task>();
   task->job = std::move(job);
@@ -105,10 +112,7 @@ void Executor::Pump(const std::string& host) {
     std::lock_guard<std::mutex> lock(mu_);
     Portal& p = PortalFor(host);
     absl::Time now = clock_.Now();
-    if (p.level_at != absl::InfinitePast()) {
-      p.level = std::max(0.0, p.level - p.drain * absl::ToDoubleSeconds(now - p.level_at));
-    }
-    p.level_at = now;
+    DrainBucket(p, now);
     if (p.wake_at <= now) p.wake_at = absl::InfiniteFuture();
     const double capacity = std::max(1, p.limits.burst - options_.safety_margin);
     int ahead = 0;  // sendable tasks ahead of the one examined, for the deadline estimate
@@ -253,7 +257,9 @@ void Executor::OnResult(std::shared_ptr<Task> task, absl::StatusOr<http::HttpRes
       case Outcome::kRateLimited:
         counters.query_limit_exceeded++;
         p.success_streak = 0;
-        p.level = std::max<double>(p.level, p.limits.burst);  // the bucket is fuller than we thought
+        // The bucket is fuller than we thought: treat it as full.
+        DrainBucket(p, now);
+        p.level = std::max<double>(p.level, std::max(1, p.limits.burst - options_.safety_margin));
         p.drain = std::max(p.limits.drain_per_second * 0.25, p.drain * 0.8);
         if (!options_.handle_query_limit_exceeded || ++task->limit_retries > options_.max_limit_retries) {
           fail = true;

@@ -130,6 +130,7 @@ class Executor {
   struct Task;
   struct Portal;
   Portal& PortalFor(const std::string& host);  // mu_ held
+  void DrainBucket(Portal& p, absl::Time now);  // mu_ held
   void Pump(const std::string& host);
   void Dispatch(std::shared_ptr<Task> task);
   void OnResult(std::shared_ptr<Task> task, absl::StatusOr<http::HttpResponse> result);
