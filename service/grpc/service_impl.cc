@@ -1,5 +1,7 @@
 #include "service/grpc/service_impl.h"
 
+#include <deque>
+
 #include "absl/strings/str_cat.h"
 #include "service/common/status.h"
 #include "service/grpc/convert.h"
@@ -29,7 +31,7 @@ grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx, const absl
 
 Bitrix24ServiceImpl::Bitrix24ServiceImpl(rest::RestClient& rest, auth::PortalDirectory& portals, Clock& clock,
                                          Logger& log)
-    : rest_(rest), portals_(portals), clock_(clock), log_(log) {}
+    : rest_(rest), batch_(rest), portals_(portals), clock_(clock), log_(log) {}
 
 absl::StatusOr<rest::Portal> Bitrix24ServiceImpl::Resolve(const v1::PortalRef& ref) {
   switch (ref.portal_case()) {
@@ -77,19 +79,211 @@ grpc::ServerUnaryReactor* Bitrix24ServiceImpl::Call(grpc::CallbackServerContext*
   return reactor;
 }
 
-grpc::ServerUnaryReactor* Bitrix24ServiceImpl::Batch(grpc::CallbackServerContext* ctx, const v1::BatchRequest*,
-                                                     v1::BatchResponse*) {
-  return FinishNow(ctx, absl::UnimplementedError("Batch is not available yet"));
+grpc::ServerUnaryReactor* Bitrix24ServiceImpl::Batch(grpc::CallbackServerContext* ctx,
+                                                     const v1::BatchRequest* request, v1::BatchResponse* response) {
+  absl::StatusOr<rest::Portal> portal = Resolve(request->portal());
+  if (!portal.ok()) return FinishNow(ctx, portal.status());
+  std::vector<rest::BatchCommand> commands;
+  for (const v1::BatchCommand& c : request->commands()) {
+    absl::StatusOr<nlohmann::json> params = StructToJson(c.params());
+    if (!params.ok()) return FinishNow(ctx, params.status());
+    commands.push_back({c.key(), c.method(), *std::move(params)});
+  }
+  auto* reactor = ctx->DefaultReactor();
+  batch_.Run(*portal, std::move(commands), request->halt(), Deadline(ctx),
+             [reactor, response](absl::StatusOr<rest::BatchResult> result) {
+               if (!result.ok()) {
+                 reactor->Finish(ToGrpcStatus(result.status()));
+                 return;
+               }
+               response->set_http_requests(result->http_requests);
+               for (rest::BatchCommandResult& c : result->commands) {
+                 v1::BatchResult* out = response->add_results();
+                 out->set_key(c.key);
+                 switch (c.state) {
+                   case rest::BatchCommandResult::State::kOk:
+                     if (absl::Status s = JsonToValue(c.result, out->mutable_result()); !s.ok()) {
+                       reactor->Finish(ToGrpcStatus(s));
+                       return;
+                     }
+                     FillTime(c.time, out->mutable_time());
+                     break;
+                   case rest::BatchCommandResult::State::kError:
+                     out->mutable_error()->set_code(c.error_code);
+                     out->mutable_error()->set_description(c.error_description);
+                     break;
+                   case rest::BatchCommandResult::State::kNotExecuted:
+                     out->set_not_executed(true);
+                     break;
+                 }
+                 if (c.total) out->set_total(*c.total);
+                 if (c.next) out->set_next(*c.next);
+               }
+               reactor->Finish(grpc::Status::OK);
+             });
+  return reactor;
 }
 
-grpc::ServerWriteReactor<v1::GetAllResponse>* Bitrix24ServiceImpl::GetAll(grpc::CallbackServerContext* ctx,
-                                                                          const v1::GetAllRequest*) {
-  class Fail : public grpc::ServerWriteReactor<v1::GetAllResponse> {
-   public:
-    Fail() { Finish(ToGrpcStatus(absl::UnimplementedError("GetAll is not available yet"))); }
-    void OnDone() override { delete this; }
+namespace {
+
+// Streams an export, writing only when the previous write finished: the
+// export sends no new upstream request while its small buffer is full, so a
+// slow client slows the export instead of growing memory.
+class GetAllReactor final : public grpc::ServerWriteReactor<v1::GetAllResponse> {
+ public:
+  // Large chunks are split so no message nears gRPC's 4 MiB default limit.
+  static constexpr size_t kMaxMessageBytes = 1 << 20;
+
+  GetAllReactor(rest::RestClient& rest, const rest::Portal& portal, rest::ExportRequest request, absl::Time deadline,
+                v1::GetAllRequest::Format format)
+      : format_(format), link_(std::make_shared<Link>()) {
+    link_->reactor = this;
+    std::weak_ptr<Link> link = link_;
+    export_ = rest::ListExport::Start(rest, portal, std::move(request), deadline, [link] {
+      if (auto l = link.lock()) {
+        std::lock_guard<std::recursive_mutex> lock(l->mu);
+        if (l->reactor) l->reactor->MaybeWrite();
+      }
+    });
+    std::lock_guard<std::recursive_mutex> lock(link_->mu);
+    MaybeWrite();
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::recursive_mutex> lock(link_->mu);
+    writing_ = false;
+    if (!ok) {
+      Done(grpc::Status(grpc::StatusCode::CANCELLED, "the client stopped reading"));
+      return;
+    }
+    MaybeWrite();
+  }
+
+  void OnCancel() override {
+    std::lock_guard<std::recursive_mutex> lock(link_->mu);
+    Done(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client"));
+  }
+
+  void OnDone() override {
+    {
+      std::lock_guard<std::recursive_mutex> lock(link_->mu);
+      link_->reactor = nullptr;
+    }
+    export_->Cancel();
+    delete this;
+  }
+
+ private:
+  struct Link {
+    std::recursive_mutex mu;  // the export may call back while MaybeWrite runs
+    GetAllReactor* reactor = nullptr;
   };
-  return new Fail();
+
+  // link_->mu held.
+  void Done(grpc::Status status) {
+    if (finished_) return;
+    finished_ = true;
+    export_->Cancel();
+    Finish(status);
+  }
+
+  // link_->mu held. A nested call (the export notifying from inside Next())
+  // only asks the running one to look again.
+  void MaybeWrite() {
+    if (in_write_) {
+      again_ = true;
+      return;
+    }
+    in_write_ = true;
+    do {
+      again_ = false;
+      Step();
+    } while (again_ && !writing_ && !finished_);
+    in_write_ = false;
+  }
+
+  void Step() {
+    if (writing_ || finished_) return;
+    if (pending_.empty()) {
+      rest::ExportChunk chunk;
+      switch (export_->Next(&chunk)) {
+        case rest::ListExport::Poll::kWait:
+          return;
+        case rest::ListExport::Poll::kDone:
+          Done(ToGrpcStatus(export_->status()));
+          return;
+        case rest::ListExport::Poll::kChunk:
+          if (absl::Status s = Split(std::move(chunk)); !s.ok()) {
+            Done(ToGrpcStatus(s));
+            return;
+          }
+      }
+    }
+    response_ = std::move(pending_.front());
+    pending_.pop_front();
+    writing_ = true;
+    StartWrite(&response_);
+  }
+
+  absl::Status Split(rest::ExportChunk chunk) {
+    v1::GetAllResponse msg;
+    size_t bytes = 0;
+    for (nlohmann::json& item : chunk.items) {
+      if (format_ == v1::GetAllRequest::FORMAT_JSON) {
+        std::string text = item.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        bytes += text.size();
+        msg.add_items_json(std::move(text));
+      } else {
+        if (absl::Status s = JsonToStruct(item, msg.add_items()); !s.ok()) return s;
+        bytes += msg.items(msg.items_size() - 1).ByteSizeLong();
+      }
+      if (bytes >= kMaxMessageBytes) {
+        sent_ += msg.items_size() + msg.items_json_size();
+        msg.set_items_sent(sent_);
+        pending_.push_back(std::move(msg));
+        msg = v1::GetAllResponse();
+        bytes = 0;
+      }
+    }
+    sent_ += msg.items_size() + msg.items_json_size();
+    msg.set_items_sent(sent_);
+    msg.set_cursor(chunk.cursor);
+    pending_.push_back(std::move(msg));
+    return absl::OkStatus();
+  }
+
+  v1::GetAllRequest::Format format_;
+  std::shared_ptr<Link> link_;
+  std::shared_ptr<rest::ListExport> export_;
+  std::deque<v1::GetAllResponse> pending_;
+  v1::GetAllResponse response_;
+  int64_t sent_ = 0;
+  bool writing_ = false;
+  bool finished_ = false;
+  bool in_write_ = false, again_ = false;
+};
+
+class FailedStream final : public grpc::ServerWriteReactor<v1::GetAllResponse> {
+ public:
+  explicit FailedStream(const absl::Status& s) { Finish(ToGrpcStatus(s)); }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
+grpc::ServerWriteReactor<v1::GetAllResponse>* Bitrix24ServiceImpl::GetAll(grpc::CallbackServerContext* ctx,
+                                                                          const v1::GetAllRequest* request) {
+  absl::StatusOr<rest::Portal> portal = Resolve(request->portal());
+  if (!portal.ok()) return new FailedStream(portal.status());
+  absl::StatusOr<nlohmann::json> params = StructToJson(request->params());
+  if (!params.ok()) return new FailedStream(params.status());
+  rest::ExportRequest er;
+  er.method = request->method();
+  er.params = *std::move(params);
+  er.limit = request->limit();
+  er.cursor = request->cursor();
+  er.max_parallel_ranges = request->max_parallel_ranges();
+  return new GetAllReactor(rest_, *portal, std::move(er), Deadline(ctx), request->format());
 }
 
 grpc::ServerUnaryReactor* Bitrix24ServiceImpl::Install(grpc::CallbackServerContext* ctx, const v1::InstallRequest*,

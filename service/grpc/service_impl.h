@@ -13,7 +13,9 @@
 #include "service/auth/portal_directory.h"
 #include "service/common/clock.h"
 #include "service/common/log.h"
+#include "service/rest/batch.h"
 #include "service/rest/client.h"
+#include "service/rest/list_export.h"
 
 namespace b24::grpcapi {
 
@@ -41,6 +43,7 @@ class Bitrix24ServiceImpl final : public bitrix24::v1::Bitrix24Service::Callback
   absl::Time Deadline(grpc::CallbackServerContext* ctx);
 
   rest::RestClient& rest_;
+  rest::BatchRunner batch_;
   auth::PortalDirectory& portals_;
   Clock& clock_;
   Logger& log_;

@@ -46,7 +46,7 @@ const char* Reason(int status) {
   }
 }
 
-bool SendAll(int fd, std::string_view data) {
+bool SendAll(int fd, absl::string_view data) {
   while (!data.empty()) {
     ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
     if (n < 0) {
@@ -65,7 +65,7 @@ int HexDigit(char c) {
   return -1;
 }
 
-std::string PercentDecode(std::string_view s) {
+std::string PercentDecode(absl::string_view s) {
   std::string out;
   out.reserve(s.size());
   for (size_t i = 0; i < s.size(); ++i) {
@@ -88,7 +88,7 @@ Parse DecodeChunked(const std::string& buf, size_t pos, std::string* body, size_
   for (;;) {
     size_t eol = buf.find("\r\n", pos);
     if (eol == std::string::npos) return buf.size() - pos > 1024 ? Parse::kBad : Parse::kNeedMore;
-    std::string_view line(buf.data() + pos, eol - pos);
+    absl::string_view line(buf.data() + pos, eol - pos);
     line = line.substr(0, line.find(';'));
     line = absl::StripAsciiWhitespace(line);
     if (line.empty() || line.size() > 15) return Parse::kBad;
@@ -119,10 +119,10 @@ Parse DecodeChunked(const std::string& buf, size_t pos, std::string* body, size_
 }
 
 // Parses request line and headers (text before the blank line).
-bool ParseHead(std::string_view head, HttpServerRequest* req, std::string* version) {
-  std::vector<std::string_view> lines = absl::StrSplit(head, "\r\n");
+bool ParseHead(absl::string_view head, HttpServerRequest* req, std::string* version) {
+  std::vector<absl::string_view> lines = absl::StrSplit(head, "\r\n");
   if (lines.empty()) return false;
-  std::vector<std::string_view> parts = absl::StrSplit(lines[0], ' ');
+  std::vector<absl::string_view> parts = absl::StrSplit(lines[0], ' ');
   if (parts.size() != 3 || parts[0].empty() || parts[1].empty()) return false;
   for (char c : parts[0]) {
     if (!absl::ascii_isupper(static_cast<unsigned char>(c))) return false;
@@ -130,25 +130,25 @@ bool ParseHead(std::string_view head, HttpServerRequest* req, std::string* versi
   if (!absl::StartsWith(parts[2], "HTTP/1.")) return false;
   req->method = std::string(parts[0]);
   *version = std::string(parts[2]);
-  std::string_view target = parts[1];
+  absl::string_view target = parts[1];
   if (absl::StartsWith(target, "http://") || absl::StartsWith(target, "https://")) {
     size_t slash = target.find('/', target.find("//") + 2);
-    target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
+    target = slash == absl::string_view::npos ? absl::string_view("/") : target.substr(slash);
   }
   if (target[0] != '/') return false;
   req->target = std::string(target);
   size_t q = target.find('?');
-  std::string_view raw_path = target.substr(0, q);
-  if (q != std::string_view::npos) req->query = std::string(target.substr(q + 1));
+  absl::string_view raw_path = target.substr(0, q);
+  if (q != absl::string_view::npos) req->query = std::string(target.substr(q + 1));
   size_t hash = req->query.find('#');
   if (hash != std::string::npos) req->query.resize(hash);
   req->raw_path = std::string(raw_path);
   req->path = PercentDecode(raw_path);
   for (size_t i = 1; i < lines.size(); ++i) {
-    std::string_view line = lines[i];
+    absl::string_view line = lines[i];
     size_t colon = line.find(':');
-    if (colon == std::string_view::npos || colon == 0) return false;
-    std::string_view name = line.substr(0, colon);
+    if (colon == absl::string_view::npos || colon == 0) return false;
+    absl::string_view name = line.substr(0, colon);
     for (char c : name) {
       if (c == ' ' || c == '\t') return false;
     }
@@ -166,7 +166,7 @@ void Close(int fd) {
 
 }  // namespace
 
-std::string HttpServerRequest::Header(std::string_view lower_name) const {
+std::string HttpServerRequest::Header(absl::string_view lower_name) const {
   auto it = headers.find(std::string(lower_name));
   return it == headers.end() ? std::string() : it->second;
 }
@@ -322,7 +322,7 @@ void HttpServer::Serve(int fd, uint64_t id) {
     {
       HttpServerRequest req;
       std::string version;
-      if (!ParseHead(std::string_view(buf).substr(0, head_end), &req, &version)) {
+      if (!ParseHead(absl::string_view(buf).substr(0, head_end), &req, &version)) {
         bad_request();
         break;
       }

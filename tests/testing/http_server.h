@@ -27,7 +27,7 @@
 #include <map>
 #include <mutex>
 #include <string>
-#include <string_view>
+#include "absl/strings/string_view.h"
 #include <thread>
 #include <utility>
 #include <vector>
@@ -47,7 +47,7 @@ struct HttpServerRequest {
   std::string body;      // de-chunked
 
   // Value of a header by lower-case name, "" when absent.
-  std::string Header(std::string_view lower_name) const;
+  std::string Header(absl::string_view lower_name) const;
 };
 
 struct HttpServerResponse {

@@ -22,7 +22,7 @@ struct Reference {
 std::optional<Reference> MatchReference(const std::string& s, size_t pos) {
   static const char* const kMaps[] = {"result", "next", "total", "time", "error"};
   for (const char* map : kMaps) {
-    std::string_view name(map);
+    absl::string_view name(map);
     size_t p = pos + 1;
     if (s.size() < p + name.size() || !absl::EqualsIgnoreCase(s.substr(p, name.size()), name)) {
       continue;
@@ -98,11 +98,11 @@ void Substitute(Json* value, const Json& done) {
 
 }  // namespace
 
-void SplitBatchCommand(std::string_view command, std::string* method, php::Json* params) {
+void SplitBatchCommand(absl::string_view command, std::string* method, php::Json* params) {
   size_t q = command.find('?');
   *method = absl::AsciiStrToLower(command.substr(0, q));
   *params = AsPhpObject(
-      q == std::string_view::npos ? Json::object() : php::ParseStr(command.substr(q + 1)));
+      q == absl::string_view::npos ? Json::object() : php::ParseStr(command.substr(q + 1)));
 }
 
 void SubstituteBatchReferences(php::Json* params, const php::Json& done) {

@@ -4,7 +4,7 @@
 #pragma once
 
 #include <string>
-#include <string_view>
+#include "absl/strings/string_view.h"
 
 #include "tests/testing/emulator/php.h"
 
@@ -12,7 +12,7 @@ namespace b24::testing {
 
 // "crm.deal.list?filter[>ID]=5" → method "crm.deal.list" (lower-cased), params
 // parse_str("filter[>ID]=5") as an object (never a list).
-void SplitBatchCommand(std::string_view command, std::string* method, php::Json* params);
+void SplitBatchCommand(absl::string_view command, std::string* method, php::Json* params);
 
 // Replaces $result[cmd][..], $next[cmd], $total[cmd], $time[cmd][..] and
 // $error[cmd][..] (names case-insensitive) in every string value of `params`.

@@ -68,7 +68,7 @@ Json RequestParams(const HttpServerRequest& req) {
   Json params = AsPhpObject(php::ParseStr(req.query));
   const std::string content_type = req.Header("content-type");
   const std::string type = absl::AsciiStrToLower(absl::StripAsciiWhitespace(
-      std::string_view(content_type).substr(0, content_type.find(';'))));
+      absl::string_view(content_type).substr(0, content_type.find(';'))));
   Json body = Json::object();
   if (type == "application/x-www-form-urlencoded") {
     body = AsPhpObject(php::ParseStr(req.body));
@@ -84,7 +84,7 @@ Json RequestParams(const HttpServerRequest& req) {
   return params;
 }
 
-std::string StringParam(const Json& params, std::string_view name) {
+std::string StringParam(const Json& params, absl::string_view name) {
   const Json* v = Param(params, name);
   std::string s;
   if (v != nullptr) php::ToScalarString(*v, &s);
@@ -102,7 +102,7 @@ struct Route {
 
 Route ParseRoute(const std::string& path) {
   Route route;
-  std::string_view rest = path;
+  absl::string_view rest = path;
   if (!absl::ConsumePrefix(&rest, "/rest/")) return route;
   absl::ConsumeSuffix(&rest, "/");
   std::vector<std::string> parts = absl::StrSplit(rest, '/');
@@ -113,7 +113,7 @@ Route ParseRoute(const std::string& path) {
   } else if (parts.size() != 1) {
     return route;
   }
-  std::string_view method = parts.back();
+  absl::string_view method = parts.back();
   if (!absl::ConsumeSuffix(&method, ".json")) absl::ConsumeSuffix(&method, ".xml");
   route.method = absl::AsciiStrToLower(method);
   return route;
@@ -887,7 +887,7 @@ void EmulatorImpl::ResetStats() {
 
 // ---------------------------------------------------------------- public API
 
-std::string PortalInfo::WebhookUrl(int64_t user_id, std::string_view code) const {
+std::string PortalInfo::WebhookUrl(int64_t user_id, absl::string_view code) const {
   return absl::StrCat(client_endpoint, user_id, "/", code, "/");
 }
 

@@ -39,7 +39,7 @@
 #include <memory>
 #include <set>
 #include <string>
-#include <string_view>
+#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/status.h"
@@ -125,7 +125,7 @@ struct PortalInfo {
   std::string client_endpoint;  // "http://127.0.0.1:P/rest/"
   std::string member_id;
   // "http://127.0.0.1:P/rest/<user_id>/<code>/"
-  std::string WebhookUrl(int64_t user_id, std::string_view code) const;
+  std::string WebhookUrl(int64_t user_id, absl::string_view code) const;
 };
 
 // What an app learns on installation (§7.1 AUTH_ID, REFRESH_ID, ...).

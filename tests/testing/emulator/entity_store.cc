@@ -16,7 +16,7 @@ constexpr int64_t kMaxId = std::numeric_limits<int64_t>::max() - 1;
 std::pair<std::string, std::string> SplitOp(const std::string& key) {
   static const char* const kOps[] = {">=", "<=", "!@", "!=", ">", "<", "=", "@", "!", "%"};
   for (const char* op : kOps) {
-    if (absl::StartsWith(key, op)) return {op, key.substr(std::string_view(op).size())};
+    if (absl::StartsWith(key, op)) return {op, key.substr(absl::string_view(op).size())};
   }
   return {"", key};
 }
@@ -110,7 +110,7 @@ struct EntityStore::Filter {
           std::string hay, needle;
           php::ToScalarString(value, &hay);
           php::ToScalarString(e, &needle);
-          any = any || absl::StrContainsIgnoreCase(hay, needle);
+          any = any || absl::StrContains(absl::AsciiStrToLower(hay), absl::AsciiStrToLower(needle));
         }
       }
       bool negated = c.op == "!" || c.op == "!=" || c.op == "!@";

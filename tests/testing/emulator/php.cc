@@ -19,7 +19,7 @@ int HexDigit(char c) {
 }
 
 // PHP treats "5" as the integer key 5 but "05", "-0" or "5 " as strings.
-bool IsIntKey(std::string_view key, int64_t* out) {
+bool IsIntKey(absl::string_view key, int64_t* out) {
   if (key.empty() || key.size() > 18) return false;
   if (key != "0" && (key[0] == '0' || (key[0] == '-' && (key.size() == 1 || key[1] == '0')))) {
     return false;
@@ -45,12 +45,12 @@ bool IsSequential(const Json& object) {
 }
 
 // php_register_variable_ex(): splits "a[b][]" into "a", "b", <append>.
-void Register(Json* root, std::string_view key, std::string value) {
+void Register(Json* root, absl::string_view key, std::string value) {
   while (!key.empty() && key.front() == ' ') key.remove_prefix(1);
   std::string base;
   std::vector<std::optional<std::string>> path;  // nullopt = "[]"
   size_t lb = key.find('[');
-  if (lb != std::string_view::npos && key.find(']', lb) == std::string_view::npos) {
+  if (lb != absl::string_view::npos && key.find(']', lb) == absl::string_view::npos) {
     base = std::string(key);  // Unmatched '[': the whole key is the name.
     base[lb] = '_';
     for (size_t i = 0; i < lb; ++i) {
@@ -62,10 +62,10 @@ void Register(Json* root, std::string_view key, std::string value) {
       if (c == '.' || c == ' ') c = '_';
     }
     size_t pos = lb;
-    while (pos != std::string_view::npos && pos < key.size() && key[pos] == '[') {
+    while (pos != absl::string_view::npos && pos < key.size() && key[pos] == '[') {
       size_t rb = key.find(']', pos + 1);
-      if (rb == std::string_view::npos) break;  // Trailing garbage is ignored.
-      std::string_view seg = key.substr(pos + 1, rb - pos - 1);
+      if (rb == absl::string_view::npos) break;  // Trailing garbage is ignored.
+      absl::string_view seg = key.substr(pos + 1, rb - pos - 1);
       if (seg.empty()) {
         path.push_back(std::nullopt);
       } else {
@@ -88,7 +88,7 @@ void Register(Json* root, std::string_view key, std::string value) {
 
 }  // namespace
 
-std::string UrlDecode(std::string_view s, bool plus_as_space) {
+std::string UrlDecode(absl::string_view s, bool plus_as_space) {
   std::string out;
   out.reserve(s.size());
   for (size_t i = 0; i < s.size(); ++i) {
@@ -105,7 +105,7 @@ std::string UrlDecode(std::string_view s, bool plus_as_space) {
   return out;
 }
 
-std::string UrlEncode(std::string_view s) {
+std::string UrlEncode(absl::string_view s) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;
   for (unsigned char c : s) {
@@ -120,13 +120,13 @@ std::string UrlEncode(std::string_view s) {
   return out;
 }
 
-Json ParseStr(std::string_view query) {
+Json ParseStr(absl::string_view query) {
   Json out = Json::object();
-  for (std::string_view pair : absl::StrSplit(query, '&')) {
+  for (absl::string_view pair : absl::StrSplit(query, '&')) {
     if (pair.empty()) continue;
     size_t eq = pair.find('=');
     std::string key = UrlDecode(pair.substr(0, eq));
-    std::string value = eq == std::string_view::npos ? "" : UrlDecode(pair.substr(eq + 1));
+    std::string value = eq == absl::string_view::npos ? "" : UrlDecode(pair.substr(eq + 1));
     Register(&out, key, std::move(value));
   }
   return ToPhpJson(std::move(out));
@@ -178,7 +178,7 @@ int64_t ToInt(const Json& value) {
       return std::isfinite(d) ? static_cast<int64_t>(d) : 0;
     }
     case Json::value_t::string: {
-      std::string_view s = absl::StripLeadingAsciiWhitespace(value.get_ref<const std::string&>());
+      absl::string_view s = absl::StripLeadingAsciiWhitespace(value.get_ref<const std::string&>());
       size_t n = 0;
       if (n < s.size() && (s[n] == '-' || s[n] == '+')) ++n;
       while (n < s.size() && n < 19 && absl::ascii_isdigit(static_cast<unsigned char>(s[n]))) ++n;
@@ -192,7 +192,9 @@ int64_t ToInt(const Json& value) {
 bool ToScalarString(const Json& value, std::string* out) {
   switch (value.type()) {
     case Json::value_t::string: *out = value.get<std::string>(); return true;
-    case Json::value_t::boolean: *out = value.get<bool>() ? "1" : ""; return true;
+    case Json::value_t::boolean:  // "1" or "" (assign(n, c) dodges a GCC 12 -Wrestrict bug)
+      out->assign(value.get<bool>() ? 1 : 0, '1');
+      return true;
     case Json::value_t::number_integer:
     case Json::value_t::number_unsigned:
     case Json::value_t::number_float: *out = value.dump(); return true;
@@ -200,7 +202,7 @@ bool ToScalarString(const Json& value, std::string* out) {
   }
 }
 
-std::string FieldKey(std::string_view name) {
+std::string FieldKey(absl::string_view name) {
   std::string out;
   for (char c : name) {
     if (c != '_') out.push_back(absl::ascii_tolower(static_cast<unsigned char>(c)));

@@ -8,7 +8,7 @@
 
 #include <cstdint>
 #include <string>
-#include <string_view>
+#include "absl/strings/string_view.h"
 
 #include <nlohmann/json.hpp>
 
@@ -17,15 +17,15 @@ namespace b24::testing::php {
 using Json = nlohmann::ordered_json;
 
 // Percent-decodes `s`; with `plus_as_space` '+' becomes ' ' (urldecode).
-std::string UrlDecode(std::string_view s, bool plus_as_space = true);
+std::string UrlDecode(absl::string_view s, bool plus_as_space = true);
 // rawurlencode(): everything but [A-Za-z0-9-_.~] as %XX.
-std::string UrlEncode(std::string_view s);
+std::string UrlEncode(absl::string_view s);
 
 // parse_str(): "fields[TITLE]=x&select[]=ID&filter[>ID]=5" →
 // {"fields":{"TITLE":"x"},"select":["ID"],"filter":{">ID":"5"}}. Values stay
 // strings; `[]` appends at max integer key + 1; '.' and ' ' in the top-level
 // name become '_'; arrays with keys exactly 0..n-1 become JSON lists (ToPhpJson).
-Json ParseStr(std::string_view query);
+Json ParseStr(absl::string_view query);
 
 // json_encode()'s view of a PHP array, applied recursively: an object whose keys
 // are exactly "0".."n-1" in order becomes a list, and an empty one becomes [].
@@ -45,6 +45,6 @@ int64_t ToInt(const Json& value);
 bool ToScalarString(const Json& value, std::string* out);
 // Lower-cases and drops '_' so "RESPONSIBLE_ID", "responsibleId" and
 // "responsible_id" compare equal; used for select and filter field names.
-std::string FieldKey(std::string_view name);
+std::string FieldKey(absl::string_view name);
 
 }  // namespace b24::testing::php

@@ -108,7 +108,7 @@ void ApplyFields(const Json& fields, Json* row) {
   }
 }
 
-MethodResult CrudMethod(EntityStore& store, std::string_view op, const Json& params,
+MethodResult CrudMethod(EntityStore& store, absl::string_view op, const Json& params,
                         const CallContext& ctx, absl::Time now,
                         const std::function<Json(int64_t)>& seed) {
   static const Json kEmpty = Json::object();
@@ -175,7 +175,7 @@ EntityStore& PortalData::Items(int64_t entity_type_id) {
   return it->second;
 }
 
-bool IsKnownMethod(std::string_view method) {
+bool IsKnownMethod(absl::string_view method) {
   static const char* const kMethods[] = {
       "batch",           "crm.deal.list",      "crm.deal.get",       "crm.deal.add",
       "crm.deal.update", "crm.deal.delete",    "crm.contact.list",   "crm.contact.get",
@@ -190,7 +190,7 @@ bool IsKnownMethod(std::string_view method) {
 MethodResult RunMethod(PortalData& data, const PortalOptions& options, const std::string& method,
                        const CallContext& ctx, const Json& params, absl::Time now) {
   struct Family {
-    std::string_view prefix;
+    absl::string_view prefix;
     EntityStore* store;
     Json (*seed)(int64_t);
   };
@@ -198,7 +198,7 @@ MethodResult RunMethod(PortalData& data, const PortalOptions& options, const std
                              {"crm.contact.", &data.contacts, SeedContact}};
   for (const Family& f : families) {
     if (!absl::StartsWith(method, f.prefix)) continue;
-    std::string_view op = std::string_view(method).substr(f.prefix.size());
+    absl::string_view op = absl::string_view(method).substr(f.prefix.size());
     if (op == "list") return List(*f.store, options, params, "");
     return CrudMethod(*f.store, op, params, ctx, now, f.seed);
   }
@@ -240,7 +240,7 @@ MethodResult RunMethod(PortalData& data, const PortalOptions& options, const std
   return r;
 }
 
-const Json* Param(const Json& params, std::string_view name) {
+const Json* Param(const Json& params, absl::string_view name) {
   if (!params.is_object()) return nullptr;
   auto exact = params.find(std::string(name));
   if (exact != params.end()) return &*exact;

@@ -12,7 +12,7 @@
 #include <map>
 #include <optional>
 #include <string>
-#include <string_view>
+#include "absl/strings/string_view.h"
 
 #include "absl/time/time.h"
 #include "tests/testing/emulator/emulator.h"
@@ -61,7 +61,7 @@ class PortalData {
 
 // True for every method the emulator serves, "batch" included. `method` is
 // lower-case.
-bool IsKnownMethod(std::string_view method);
+bool IsKnownMethod(absl::string_view method);
 
 // Runs a known method other than batch.
 MethodResult RunMethod(PortalData& data, const PortalOptions& options, const std::string& method,
@@ -69,7 +69,7 @@ MethodResult RunMethod(PortalData& data, const PortalOptions& options, const std
 
 // Case-insensitive lookup of a top-level parameter (Bitrix upper-cases the
 // parameter names of classic methods); nullptr when absent.
-const Json* Param(const Json& params, std::string_view name);
+const Json* Param(const Json& params, absl::string_view name);
 
 // PHP date('c') in UTC: "2024-01-01T00:00:00+00:00".
 std::string IsoTime(absl::Time t);

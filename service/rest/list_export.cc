@@ -1,0 +1,496 @@
+#include "service/rest/list_export.h"
+
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "service/common/status.h"
+
+namespace b24::rest {
+namespace {
+
+constexpr int kPage = 50;
+constexpr int64_t kMinRangeSpan = 25'000;  // IDs per parallel range at least
+constexpr int kAutoRanges = 4;
+
+absl::Status Invalid(absl::string_view message) {
+  return GatewayError(absl::StatusCode::kInvalidArgument, "INVALID_EXPORT", message);
+}
+
+bool ToInt(const Json& v, int64_t* out) {
+  if (v.is_number_integer()) {
+    *out = v.get<int64_t>();
+    return true;
+  }
+  if (v.is_number()) {
+    *out = static_cast<int64_t>(v.get<double>());
+    return true;
+  }
+  return v.is_string() && absl::SimpleAtoi(v.get<std::string>(), out);
+}
+
+}  // namespace
+
+ListShape ListShape::For(const std::string& method) {
+  std::string m = absl::AsciiStrToLower(method);
+  if (m == "tasks.task.list") return {"tasks", "id", "ID"};
+  if (m == "crm.item.list" || m == "crm.stagehistory.list" || m == "crm.item.productrow.list" ||
+      m == "crm.timeline.comment.list") {
+    return {"items", "id", "id"};
+  }
+  return {"", "ID", "ID"};
+}
+
+std::shared_ptr<ListExport> ListExport::Start(RestClient& client, const Portal& portal, ExportRequest request,
+                                              absl::Time deadline, std::function<void()> on_ready) {
+  std::shared_ptr<ListExport> e(
+      new ListExport(client, portal, std::move(request), deadline, std::move(on_ready)));
+  e->Begin();
+  return e;
+}
+
+ListExport::ListExport(RestClient& client, Portal portal, ExportRequest request, absl::Time deadline,
+                       std::function<void()> on_ready)
+    : client_(client), batch_(client), portal_(std::move(portal)), request_(std::move(request)),
+      deadline_(deadline), on_ready_(std::move(on_ready)), shape_(ListShape::For(request_.method)) {}
+
+void ListExport::Notify() {
+  if (on_ready_) on_ready_();
+}
+
+void ListExport::Fail(absl::Status status) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (finished_) return;
+    status_ = std::move(status);
+    finished_ = true;
+  }
+  Notify();
+}
+
+absl::Status ListExport::status() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return status_;
+}
+
+int ListExport::http_requests() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return http_requests_;
+}
+
+void ListExport::Cancel() {
+  std::lock_guard<std::mutex> lock(mu_);
+  cancelled_ = true;
+  finished_ = true;
+  ready_.clear();
+}
+
+Json ListExport::ParamsWithout() const {
+  Json p = request_.params;
+  p.erase("start");
+  p.erase("order");
+  p.erase("ORDER");
+  for (const char* f : {"filter", "FILTER"}) {
+    if (!p.contains(f)) continue;
+    Json& filter = p[f];
+    if (!filter.is_object()) continue;
+    for (const char* op : {">", ">=", "<", "<="}) filter.erase(absl::StrCat(op, shape_.id_query));
+  }
+  return p;
+}
+
+void ListExport::Begin() {
+  const Json& params = request_.params;
+  if (!IsValidMethodName(request_.method)) return Fail(Invalid("method is not a REST method name"));
+  if (!params.is_object()) return Fail(Invalid("params must be a JSON object"));
+  if (params.contains("start")) return Fail(Invalid("params.start is managed by GetAll; remove it"));
+  if (request_.limit < 0) return Fail(Invalid("limit must not be negative"));
+  // Keyset needs the order to be by ID ascending (or unspecified) and numeric ID bounds.
+  const Json* order = params.contains("order") ? &params["order"] : params.contains("ORDER") ? &params["ORDER"] : nullptr;
+  if (order && !order->empty()) {
+    keyset_ = order->is_object() && order->size() == 1 &&
+              absl::AsciiStrToLower(order->begin().key()) == absl::AsciiStrToLower(shape_.id_query) &&
+              order->begin()->is_string() && absl::AsciiStrToUpper(order->begin()->get<std::string>()) == "ASC";
+  }
+  const Json* filter = params.contains("filter") ? &params["filter"] : params.contains("FILTER") ? &params["FILTER"] : nullptr;
+  if (filter && filter->is_object()) {
+    for (const auto& [key, value] : filter->items()) {
+      std::string op = key.substr(0, key.size() - std::min(key.size(), shape_.id_query.size()));
+      if (key.size() <= shape_.id_query.size() || key.substr(op.size()) != shape_.id_query) continue;
+      if (op != ">" && op != ">=" && op != "<" && op != "<=") continue;
+      int64_t v;
+      if (!ToInt(value, &v)) {
+        keyset_ = false;  // a bound we cannot reason about: let the portal apply it
+        continue;
+      }
+      if (op == ">") lo_ = std::max(lo_, v);
+      if (op == ">=") lo_ = std::max(lo_, v - 1);
+      if (op == "<") hi_ = hi_ < 0 ? v - 1 : std::min(hi_, v - 1);
+      if (op == "<=") hi_ = hi_ < 0 ? v : std::min(hi_, v);
+    }
+  }
+  if (!request_.cursor.empty()) {
+    Json c = Json::parse(request_.cursor, nullptr, false);
+    if (c.is_discarded() || !c.is_object() || c.value("v", 0) != 1) return Fail(Invalid("cursor is not a GetAll cursor"));
+    bool keyset_cursor = c.value("m", "") == "k";
+    if (keyset_cursor != keyset_) return Fail(Invalid("cursor belongs to an export with other parameters"));
+    delivered_ = c.value("n", int64_t{0});
+    if (keyset_) {
+      for (const Json& r : c.value("r", Json::array())) {
+        if (!r.is_array() || r.size() != 2) return Fail(Invalid("cursor is damaged"));
+        ranges_.push_back({r[0].get<int64_t>(), r[1].get<int64_t>()});
+      }
+    } else {
+      offset_ = c.value("s", int64_t{0});
+      total_ = c.value("t", int64_t{-1});
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      max_buffered_ = std::max<size_t>(2, ranges_.size() + 1);
+      started_ = true;
+    }
+    Pump();
+    return;
+  }
+  if (keyset_ && request_.limit == 0 && request_.max_parallel_ranges != 1) {
+    Probe();
+    return;
+  }
+  if (keyset_) ranges_.push_back({lo_, hi_});
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    started_ = true;
+  }
+  Pump();
+}
+
+// One request finds the first page and the highest ID; the span is then split
+// into ranges exported in parallel. The first page is delivered as it is.
+void ListExport::Probe() {
+  Json base = ParamsWithout();
+  auto command = [&](const char* direction) {
+    Json p = base;
+    Json& f = p["filter"];
+    if (!f.is_object()) f = Json::object();
+    f[">" + shape_.id_query] = lo_;
+    if (hi_ >= 0) f["<=" + shape_.id_query] = hi_;
+    p["order"] = Json{{shape_.id_query, direction}};
+    p["start"] = -1;
+    return absl::StrCat(request_.method, "?", BuildQuery(p));
+  };
+  Json cmd = {{"first", command("ASC")}, {"last", command("DESC")}};
+  RestClient::Options options;
+  options.gated_methods = {request_.method};
+  std::string method = request_.method;
+  options.operating = [method](const Envelope& env) {
+    return BatchRunner::OperatingSamples(env.result, {{"first", method, {}}, {"last", method, {}}});
+  };
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    http_requests_++;
+  }
+  auto self = shared_from_this();
+  client_.CallWith(portal_, "batch", Json{{"halt", 0}, {"cmd", cmd}}, deadline_, options,
+                   [self](absl::StatusOr<Envelope> env) {
+                     if (!env.ok()) return self->Fail(env.status());
+                     auto pages = BatchRunner::ParseBatchResult(env->result, {"first", "last"});
+                     std::vector<Json> items[2];
+                     for (int i = 0; i < 2; ++i) {
+                       if (pages[i].state != BatchCommandResult::State::kOk) {
+                         return self->Fail(PortalError(pages[i].error_code, pages[i].error_description, 200,
+                                                       self->request_.method));
+                       }
+                       const Json& r = self->shape_.wrapper.empty() ? pages[i].result
+                                                                    : pages[i].result.value(self->shape_.wrapper, Json());
+                       if (!r.is_array()) {
+                         return self->Fail(Invalid(absl::StrCat(self->request_.method,
+                                                                " did not return a list; GetAll needs a list method")));
+                       }
+                       items[i] = r.get<std::vector<Json>>();
+                     }
+                     int64_t first_last = 0, max_id = 0;
+                     bool ok = items[0].empty() ||
+                               (ToInt(items[0].back().value(self->shape_.id_item, Json()), &first_last) &&
+                                ToInt(items[1].front().value(self->shape_.id_item, Json()), &max_id));
+                     {
+                       std::lock_guard<std::mutex> lock(self->mu_);
+                       if (!ok) {
+                         // IDs are not numbers: fall back to one sequential offset export.
+                         self->keyset_ = false;
+                       } else if (items[0].size() == kPage) {
+                         int64_t span = max_id - first_last;
+                         int64_t want = self->request_.max_parallel_ranges > 0 ? self->request_.max_parallel_ranges
+                                                                               : kAutoRanges;
+                         int64_t n = std::clamp<int64_t>((span + kMinRangeSpan - 1) / kMinRangeSpan, 1, want);
+                         for (int64_t k = 0; k < n; ++k) {
+                           self->ranges_.push_back({first_last + span * k / n, first_last + span * (k + 1) / n});
+                         }
+                       }
+                       self->max_buffered_ = std::max<size_t>(2, self->ranges_.size() + 1);
+                       self->started_ = true;
+                       if (ok) self->Deliver(std::move(items[0]));
+                     }
+                     self->Notify();
+                     self->Pump();
+                   });
+}
+
+void ListExport::Deliver(std::vector<Json> items) {
+  if (items.empty()) return;
+  if (request_.limit > 0) {
+    int64_t room = request_.limit - delivered_;
+    if (room <= 0) return;
+    if (static_cast<int64_t>(items.size()) > room) items.resize(room);
+  }
+  delivered_ += static_cast<int64_t>(items.size());
+  ready_.push_back({std::move(items), CursorLocked()});
+}
+
+std::string ListExport::CursorLocked() const {
+  Json c = {{"v", 1}, {"n", delivered_}};
+  if (keyset_) {
+    c["m"] = "k";
+    Json r = Json::array();
+    for (const Range& range : ranges_) {
+      if (!range.done) r.push_back({range.last, range.hi});
+    }
+    c["r"] = r;
+  } else {
+    c["m"] = "o";
+    c["s"] = offset_;
+    c["t"] = total_;
+  }
+  return c.dump();
+}
+
+ListExport::Poll ListExport::Next(ExportChunk* out) {
+  Poll result;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!ready_.empty()) {
+      *out = std::move(ready_.front());
+      ready_.pop_front();
+      result = Poll::kChunk;
+    } else if (finished_ || !status_.ok()) {
+      return Poll::kDone;
+    } else {
+      result = Poll::kWait;
+    }
+  }
+  if (result == Poll::kChunk) Pump();  // a buffer slot freed up
+  return result;
+}
+
+void ListExport::Pump() {
+  std::vector<size_t> to_send;
+  bool send_offset = false, notify = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!started_ || finished_) return;
+    bool limit_reached = request_.limit > 0 && delivered_ >= request_.limit;
+    size_t busy = offset_busy_ ? 1 : 0;
+    for (const Range& r : ranges_) busy += r.busy;
+    size_t credit = max_buffered_ > ready_.size() + busy ? max_buffered_ - ready_.size() - busy : 0;
+    bool more = false;
+    if (keyset_) {
+      for (size_t i = 0; i < ranges_.size(); ++i) {
+        Range& r = ranges_[i];
+        if (r.done) continue;
+        more = true;
+        if (r.busy || limit_reached || credit == 0) continue;
+        r.busy = true;
+        --credit;
+        to_send.push_back(i);
+      }
+    } else {
+      more = total_ < 0 || offset_ < total_;
+      if (more && !offset_busy_ && !limit_reached && credit > 0) {
+        offset_busy_ = true;
+        send_offset = true;
+      }
+    }
+    if ((!more || limit_reached) && busy == 0 && to_send.empty() && !send_offset) {
+      finished_ = true;
+      notify = true;
+    }
+  }
+  if (notify) Notify();
+  for (size_t i : to_send) SendKeyset(i);
+  if (send_offset) SendOffset();
+}
+
+void ListExport::SendKeyset(size_t index) {
+  Json base = ParamsWithout();
+  int64_t last, hi, remaining;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    last = ranges_[index].last;
+    hi = ranges_[index].hi;
+    remaining = request_.limit > 0 ? request_.limit - delivered_ : INT64_MAX;
+    http_requests_++;
+  }
+  // No more pages than the range and the limit can fill.
+  int64_t pages = kPage;
+  if (hi >= 0) pages = std::min<int64_t>(pages, (hi - last + kPage - 1) / kPage);
+  if (remaining != INT64_MAX) pages = std::min<int64_t>(pages, (remaining + kPage - 1) / kPage);
+  pages = std::max<int64_t>(pages, 1);
+  Json cmd = Json::object();
+  std::vector<BatchCommand> commands;
+  std::string id_path = shape_.wrapper.empty() ? absl::StrCat("[49][", shape_.id_item, "]")
+                                               : absl::StrCat("[", shape_.wrapper, "][49][", shape_.id_item, "]");
+  for (int64_t p = 0; p < pages; ++p) {
+    Json params = base;
+    Json& f = params["filter"];
+    if (!f.is_object()) f = Json::object();
+    f[">" + shape_.id_query] = p == 0 ? Json(last) : Json(absl::StrCat("$result[p", p - 1, "]", id_path));
+    if (hi >= 0) f["<=" + shape_.id_query] = hi;
+    params["order"] = Json{{shape_.id_query, "ASC"}};
+    params["start"] = -1;
+    std::string key = absl::StrCat("p", p);
+    cmd[key] = absl::StrCat(request_.method, "?", BuildQuery(params));
+    commands.push_back({key, request_.method, {}});
+  }
+  RestClient::Options options;
+  options.gated_methods = {request_.method};
+  options.operating = [commands](const Envelope& env) { return BatchRunner::OperatingSamples(env.result, commands); };
+  auto self = shared_from_this();
+  client_.CallWith(portal_, "batch", Json{{"halt", 0}, {"cmd", cmd}}, deadline_, options,
+                   [self, index, commands](absl::StatusOr<Envelope> env) {
+                     if (!env.ok()) return self->Fail(env.status());
+                     std::vector<std::string> keys;
+                     for (const auto& c : commands) keys.push_back(c.key);
+                     auto pages = BatchRunner::ParseBatchResult(env->result, keys);
+                     std::vector<Json> items;
+                     absl::Status error;
+                     bool end = false;
+                     {
+                       std::lock_guard<std::mutex> lock(self->mu_);
+                       Range& r = self->ranges_[index];
+                       int64_t last = r.last;
+                       for (const BatchCommandResult& page : pages) {
+                         if (page.state == BatchCommandResult::State::kError) {
+                           // Limit errors: the executor now waits; the range resumes from `last`.
+                           if (page.error_code != "OPERATION_TIME_LIMIT" && page.error_code != "QUERY_LIMIT_EXCEEDED") {
+                             error = PortalError(page.error_code, page.error_description, 200, self->request_.method);
+                           }
+                           break;
+                         }
+                         if (page.state != BatchCommandResult::State::kOk) break;
+                         const Json& list = self->shape_.wrapper.empty()
+                                                ? page.result
+                                                : page.result.value(self->shape_.wrapper, Json());
+                         if (!list.is_array()) {
+                           error = Invalid(absl::StrCat(self->request_.method, " did not return a list"));
+                           break;
+                         }
+                         bool sane = true;
+                         for (const Json& item : list) {
+                           int64_t id;
+                           if (!item.is_object() || !ToInt(item.value(self->shape_.id_item, Json()), &id) || id <= last) {
+                             sane = false;  // out of order: stop and continue from `last` next time
+                             break;
+                           }
+                           if (r.hi >= 0 && id > r.hi) {
+                             end = true;
+                             break;
+                           }
+                           last = id;
+                           items.push_back(item);
+                         }
+                         if (!sane) {
+                           if (items.empty() && page.key == "p0") {
+                             error = absl::InternalError(absl::StrCat(self->request_.method,
+                                                                      " returned items out of ID order"));
+                           }
+                           break;
+                         }
+                         if (end || list.size() < static_cast<size_t>(kPage)) {
+                           end = true;
+                           break;
+                         }
+                       }
+                       r.last = last;
+                       r.busy = false;
+                       if (end || (r.hi >= 0 && last >= r.hi)) r.done = true;
+                       if (error.ok()) self->Deliver(std::move(items));
+                     }
+                     if (!error.ok()) return self->Fail(error);
+                     self->Notify();
+                     self->Pump();
+                   });
+}
+
+void ListExport::SendOffset() {
+  Json base = request_.params;
+  base.erase("start");
+  int64_t offset, total, remaining;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    offset = offset_;
+    total = total_;
+    remaining = request_.limit > 0 ? request_.limit - delivered_ : INT64_MAX;
+    http_requests_++;
+  }
+  auto self = shared_from_this();
+  if (total < 0) {  // first page: learn the total
+    Json params = base;
+    params["start"] = offset;
+    client_.Call(portal_, request_.method, params, deadline_, [self, offset](absl::StatusOr<Envelope> env) {
+      if (!env.ok()) return self->Fail(env.status());
+      const Json& list = self->shape_.wrapper.empty() ? env->result : env->result.value(self->shape_.wrapper, Json());
+      if (!list.is_array()) return self->Fail(Invalid(absl::StrCat(self->request_.method, " did not return a list")));
+      {
+        std::lock_guard<std::mutex> lock(self->mu_);
+        self->total_ = env->total.value_or(offset + static_cast<int64_t>(list.size()));
+        self->offset_ = offset + static_cast<int64_t>(list.size());
+        if (list.empty()) self->total_ = std::min(self->total_, self->offset_);
+        self->offset_busy_ = false;
+        self->Deliver(list.get<std::vector<Json>>());
+      }
+      self->Notify();
+      self->Pump();
+    });
+    return;
+  }
+  int64_t pages = std::min<int64_t>(kPage, (total - offset + kPage - 1) / kPage);
+  if (remaining != INT64_MAX) pages = std::min<int64_t>(pages, (remaining + kPage - 1) / kPage);
+  pages = std::max<int64_t>(pages, 1);
+  std::vector<BatchCommand> commands;
+  for (int64_t p = 0; p < pages; ++p) {
+    Json params = base;
+    params["start"] = offset + p * kPage;
+    commands.push_back({absl::StrCat("o", p), request_.method, params});
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    http_requests_--;  // BatchRunner counts its own requests
+  }
+  batch_.Run(portal_, commands, false, deadline_, [self](absl::StatusOr<BatchResult> result) {
+    if (!result.ok()) return self->Fail(result.status());
+    std::vector<Json> items;
+    int64_t advanced = 0;
+    for (const BatchCommandResult& page : result->commands) {
+      if (page.state != BatchCommandResult::State::kOk) {
+        return self->Fail(PortalError(page.error_code, page.error_description, 200, self->request_.method));
+      }
+      const Json& list = self->shape_.wrapper.empty() ? page.result : page.result.value(self->shape_.wrapper, Json());
+      if (!list.is_array()) return self->Fail(Invalid(absl::StrCat(self->request_.method, " did not return a list")));
+      for (const Json& item : list) items.push_back(item);
+      advanced += kPage;
+      if (list.size() < static_cast<size_t>(kPage)) break;
+    }
+    {
+      std::lock_guard<std::mutex> lock(self->mu_);
+      self->http_requests_ += result->http_requests;
+      self->offset_ += advanced;
+      if (items.empty()) self->total_ = self->offset_;  // the list shrank under us
+      self->offset_busy_ = false;
+      self->Deliver(std::move(items));
+    }
+    self->Notify();
+    self->Pump();
+  });
+}
+
+}  // namespace b24::rest

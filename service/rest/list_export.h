@@ -1,0 +1,113 @@
+// ListExport: every item of a Bitrix24 list method with the fewest HTTP requests.
+//
+// Keyset mode (the default whenever the method can be ordered by ID):
+// `start=-1` (no COUNT), filter `>ID` from the last ID seen, and 50 pages
+// chained in one batch request through `$result[pN][49][ID]` references —
+// about 2,500 items an HTTP request. Large ID spans are split into up to
+// `max_parallel_ranges` ranges exported concurrently (one probe request finds
+// the span). Nested results are unwrapped (`crm.item.list` → items/id,
+// `tasks.task.list` → tasks with `ID` for filter and order).
+// Offset mode (fallback when the caller orders by another field): a first
+// page learns `total`, then `start` offsets, 50 pages a batch.
+//
+// Flow control: the exporter keeps at most a few chunks buffered; it sends no
+// further request until the consumer has taken them with Next(), so a slow
+// client slows the export and memory stays bounded. Every chunk carries a
+// cursor; a new export given that cursor continues after the chunk's items.
+//
+// Thread-safety: all methods from any thread. `on_ready` is called (without
+// locks held, from any thread) whenever Next() may return something new.
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "service/rest/batch.h"
+#include "service/rest/query.h"
+
+namespace b24::rest {
+
+struct ExportRequest {
+  std::string method;
+  Json params = Json::object();
+  int64_t limit = 0;          // 0 = all
+  std::string cursor;         // resume after this cursor
+  int max_parallel_ranges = 0;  // 0 = decide (up to 4), 1 = sequential
+};
+
+struct ExportChunk {
+  std::vector<Json> items;
+  std::string cursor;
+};
+
+// How a list method nests its items and names its ID (PROTOCOL.md §5.4).
+struct ListShape {
+  std::string wrapper;   // "" = result is the list; else result[wrapper]
+  std::string id_item;   // ID key in items ("ID", "id")
+  std::string id_query;  // ID key in filter and order ("ID", "id")
+  static ListShape For(const std::string& method);
+};
+
+class ListExport : public std::enable_shared_from_this<ListExport> {
+ public:
+  static std::shared_ptr<ListExport> Start(RestClient& client, const Portal& portal, ExportRequest request,
+                                           absl::Time deadline, std::function<void()> on_ready);
+
+  enum class Poll { kChunk, kWait, kDone };
+  // Takes the next chunk (kChunk), or says to wait for on_ready (kWait), or
+  // that the export is over (kDone; status() tells how).
+  Poll Next(ExportChunk* out);
+  absl::Status status();
+  // Stops sending requests (client went away).
+  void Cancel();
+
+  int http_requests();
+
+ private:
+  struct Range {
+    int64_t last = 0;   // items with ID > last are still to come
+    int64_t hi = -1;    // inclusive upper bound; -1 = none
+    bool done = false;
+    bool busy = false;  // a request is in flight
+  };
+
+  ListExport(RestClient& client, Portal portal, ExportRequest request, absl::Time deadline,
+             std::function<void()> on_ready);
+  void Begin();
+  void Pump();                       // sends what the credit allows; locks mu_
+  void SendKeyset(size_t range);     // mu_ not held
+  void SendOffset();
+  void Probe();
+  void Fail(absl::Status status);
+  void Deliver(std::vector<Json> items);  // mu_ held
+  std::string CursorLocked() const;
+  Json ParamsWithout() const;        // caller params minus start/order/ID filters
+  void Notify();
+
+  RestClient& client_;
+  BatchRunner batch_;
+  Portal portal_;
+  ExportRequest request_;
+  absl::Time deadline_;
+  std::function<void()> on_ready_;
+  ListShape shape_;
+
+  std::mutex mu_;
+  bool keyset_ = true;
+  int64_t lo_ = 0, hi_ = -1;  // the caller's own ID bounds (exclusive lo, inclusive hi)
+  std::vector<Range> ranges_;
+  int64_t offset_ = 0, total_ = -1;   // offset mode
+  bool offset_busy_ = false;
+  int64_t delivered_ = 0;
+  std::deque<ExportChunk> ready_;
+  size_t max_buffered_ = 2;
+  absl::Status status_;
+  bool finished_ = false, cancelled_ = false, started_ = false;
+  int http_requests_ = 0;
+};
+
+}  // namespace b24::rest
