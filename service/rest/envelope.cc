@@ -134,7 +134,8 @@ ErrorClass Classify(const absl::Status& status) {
   std::string code = PortalErrorCode(status);
   if (code == "QUERY_LIMIT_EXCEEDED") return ErrorClass::kRateLimited;
   if (code == "OPERATION_TIME_LIMIT") return ErrorClass::kOperatingLimit;
-  if (code == "expired_token") return ErrorClass::kExpiredToken;
+  // invalid_token: another replica refreshed and the old token died with it.
+  if (code == "expired_token" || code == "invalid_token") return ErrorClass::kExpiredToken;
   if (code == "INTERNAL_SERVER_ERROR" || code == "ERROR_UNEXPECTED_ANSWER" || code == "CONNECTION_ERROR") {
     return ErrorClass::kTransient;
   }

@@ -43,7 +43,7 @@ enum class ErrorClass {
   kTransient,      // R: retry with backoff (reads; writes only if surely not executed)
   kRateLimited,    // QUERY_LIMIT_EXCEEDED: the portal did not run the request
   kOperatingLimit, // OPERATION_TIME_LIMIT: the method is blocked until its reset
-  kExpiredToken,   // refresh the access token, then repeat once
+  kExpiredToken,   // expired_token / invalid_token: refresh (or re-read) the token, repeat once
 };
 
 ErrorClass Classify(const absl::Status& status);

@@ -95,7 +95,8 @@ TEST_F(EmulatorTest, FilterOrderSelect) {
   ASSERT_EQ(j["result"].size(), 5u);
   EXPECT_EQ(j["result"][0]["ID"], "996");
   EXPECT_EQ(j["total"], 5);
-  j = Ok("crm.deal.list", "order[ID]=DESC&filter[<=ID]=10&filter[>=ID]=5");
+  // "=" inside a key must be percent-encoded, as with PHP.
+  j = Ok("crm.deal.list", "order[ID]=DESC&filter[%3C%3DID]=10&filter[%3E%3DID]=5");
   ASSERT_EQ(j["result"].size(), 6u);
   EXPECT_EQ(j["result"][0]["ID"], "10");
   EXPECT_EQ(j["result"][5]["ID"], "5");

@@ -1,0 +1,285 @@
+#include "service/auth/oauth.h"
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "service/common/status.h"
+#include "service/rest/query.h"
+
+namespace b24::auth {
+namespace {
+
+using Json = nlohmann::json;
+
+bool IsReinstallError(const std::string& code) {
+  return code == "invalid_grant" || code == "invalid_client" || code == "wrong_client" || code == "NOT_INSTALLED" ||
+         code == "ERROR_OAUTH";
+}
+
+absl::Status ReinstallError(const std::string& member_id, const std::string& code, const std::string& description) {
+  return ErrorWithDetail(
+      absl::StatusCode::kFailedPrecondition,
+      absl::StrCat("portal ", member_id, " must be reinstalled: the OAuth server rejected its refresh token (", code,
+                   description.empty() ? "" : ": " + description, ")"),
+      {code.empty() ? "NEEDS_REINSTALL" : code, std::string(kDomainPortal),
+       {{"member_id", member_id}, {"error_description", description}, {"needs_reinstall", "true"}}});
+}
+
+}  // namespace
+
+absl::StatusOr<storage::TokenUpdate> ParseTokenResponse(const http::HttpResponse& response, absl::Time now) {
+  Json body = Json::parse(response.body, nullptr, false);
+  if (body.is_discarded() || !body.is_object()) {
+    return ErrorWithDetail(absl::StatusCode::kUnavailable,
+                           absl::StrCat("OAuth server answered HTTP ", response.status, " without a JSON body"),
+                           {"OAUTH_BAD_RESPONSE", std::string(kDomainGateway),
+                            {{"http_status", absl::StrCat(response.status)}}});
+  }
+  if (body.contains("error")) {  // wrong_client comes with HTTP 200
+    std::string code = body["error"].is_string() ? body["error"].get<std::string>() : body["error"].dump();
+    std::string description = body.value("error_description", "");
+    absl::StatusCode grpc_code = IsReinstallError(code) ? absl::StatusCode::kFailedPrecondition
+                                 : response.status >= 500 ? absl::StatusCode::kUnavailable
+                                                          : absl::StatusCode::kFailedPrecondition;
+    return ErrorWithDetail(grpc_code, absl::StrCat("OAuth server: ", code, ": ", description),
+                           {code, std::string(kDomainPortal),
+                            {{"error_description", description}, {"http_status", absl::StrCat(response.status)}}});
+  }
+  if (response.status != 200 || !body.contains("access_token") || !body.contains("refresh_token")) {
+    return ErrorWithDetail(absl::StatusCode::kUnavailable,
+                           absl::StrCat("OAuth server answered HTTP ", response.status, " without tokens"),
+                           {"OAUTH_BAD_RESPONSE", std::string(kDomainGateway),
+                            {{"http_status", absl::StrCat(response.status)}}});
+  }
+  auto num = [&](const char* k, int64_t fallback) {
+    int64_t v = fallback;
+    if (!body.contains(k)) return fallback;
+    const Json& j = body[k];
+    if (j.is_number()) return j.get<int64_t>();
+    if (j.is_string() && absl::SimpleAtoi(j.get<std::string>(), &v)) return v;
+    return fallback;
+  };
+  storage::TokenUpdate u;
+  u.access_token = body.value("access_token", "");
+  u.refresh_token = body.value("refresh_token", "");
+  u.expires_in = num("expires_in", 3600);
+  u.expires_at = num("expires", absl::ToUnixSeconds(now) + u.expires_in);
+  u.server_endpoint = body.value("server_endpoint", "");
+  u.client_endpoint = body.value("client_endpoint", "");
+  return u;
+}
+
+class PortalTokens final : public rest::TokenProvider, public std::enable_shared_from_this<PortalTokens> {
+ public:
+  PortalTokens(OAuthManager& manager, storage::PortalRecord record)
+      : m_(manager), member_id_(record.member_id), record_(std::move(record)) {}
+
+  storage::PortalRecord record() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return record_;
+  }
+
+  void Token(TokenCallback done) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!refreshing_ && !Expiring(record_)) {
+      std::string token = record_.access_token;
+      lock.unlock();
+      done(token);
+      return;
+    }
+    Enqueue(std::move(lock), std::move(done));
+  }
+
+  void Refresh(const std::string& stale, TokenCallback done) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!refreshing_ && record_.access_token != stale && !Expiring(record_)) {
+      std::string token = record_.access_token;  // somebody refreshed meanwhile
+      lock.unlock();
+      done(token);
+      return;
+    }
+    Enqueue(std::move(lock), std::move(done));
+  }
+
+ private:
+  bool Expiring(const storage::PortalRecord& r) {
+    return r.expires_at > 0 && absl::FromUnixSeconds(r.expires_at) - m_.clock_.Now() < m_.options_.refresh_ahead;
+  }
+
+  // Joins the refresh in progress or starts one.
+  void Enqueue(std::unique_lock<std::mutex> lock, TokenCallback done) {
+    waiters_.push_back(std::move(done));
+    if (refreshing_) return;
+    refreshing_ = true;
+    stale_ = record_.access_token;
+    started_ = m_.clock_.Now();
+    lock.unlock();
+    Step();
+  }
+
+  void Complete(absl::Status status, std::optional<storage::PortalRecord> fresh = std::nullopt) {
+    std::vector<TokenCallback> waiters;
+    std::string token;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (fresh) record_ = std::move(*fresh);
+      refreshing_ = false;
+      waiters.swap(waiters_);
+      token = record_.access_token;
+    }
+    for (auto& w : waiters) {
+      if (status.ok()) w(token);
+      else w(status);
+    }
+  }
+
+  // One round: re-read, adopt someone else's refresh, or claim and refresh.
+  void Step() {
+    absl::StatusOr<storage::PortalRecord> row = m_.store_.Get(member_id_);
+    if (!row.ok()) return Complete(row.status());
+    if (row->needs_reinstall) return Complete(ReinstallError(member_id_, "", "marked for reinstallation"));
+    if (row->access_token != stale_ && !Expiring(*row)) return Complete(absl::OkStatus(), *row);
+    absl::Time now = m_.clock_.Now();
+    absl::StatusOr<bool> claimed = m_.store_.TryLease(member_id_, row->cas_token, m_.options_.owner,
+                                                      absl::ToUnixSeconds(now + m_.options_.lease),
+                                                      absl::ToUnixSeconds(now));
+    if (!claimed.ok()) return Complete(claimed.status());
+    if (!*claimed) {
+      if (now - started_ > 2 * m_.options_.lease) {
+        return Complete(GatewayError(absl::StatusCode::kUnavailable, "REFRESH_TIMEOUT",
+                                     absl::StrCat("another process holds the token refresh of ", member_id_,
+                                                  " and has not finished it")));
+      }
+      auto self = shared_from_this();
+      m_.clock_.RunAfter(m_.options_.poll_interval, [self] { self->Step(); });
+      return;
+    }
+    CallOAuthServer(*std::move(row));
+  }
+
+  void CallOAuthServer(storage::PortalRecord row) {
+    std::string token_url = m_.TokenUrl(row.server_endpoint);
+    absl::StatusOr<http::Url> url = http::ParseUrl(token_url);
+    if (!url.ok()) return Complete(url.status());
+    if (absl::Status s = m_.policy_.Check(*url); !s.ok()) return Complete(s);
+    http::HttpRequest request;
+    request.method = "POST";
+    request.url = token_url;
+    request.headers = {{"Content-Type", "application/x-www-form-urlencoded"}, {"Accept", "application/json"}};
+    request.body = rest::BuildQuery(Json{{"grant_type", "refresh_token"},
+                                         {"client_id", row.client_id},
+                                         {"client_secret", row.client_secret},
+                                         {"refresh_token", row.refresh_token}});
+    request.deadline = m_.clock_.Now() + m_.options_.request_timeout;
+    request.idempotent = false;
+    {
+      std::lock_guard<std::mutex> lock(m_.mu_);
+      m_.refresh_requests_++;
+    }
+    m_.log_.Info(absl::StrCat("refreshing the access token of portal ", member_id_));
+    auto self = shared_from_this();
+    m_.transport_.Send(std::move(request), [self, row = std::move(row)](absl::StatusOr<http::HttpResponse> r) {
+      self->OnOAuthAnswer(row, std::move(r));
+    });
+  }
+
+  void OnOAuthAnswer(const storage::PortalRecord& row, absl::StatusOr<http::HttpResponse> response) {
+    if (!response.ok()) {
+      return Complete(ErrorWithDetail(absl::StatusCode::kUnavailable,
+                                      absl::StrCat("cannot reach the OAuth server: ", response.status().message()),
+                                      {"OAUTH_UNREACHABLE", std::string(kDomainGateway), {}}));
+    }
+    absl::StatusOr<storage::TokenUpdate> update = ParseTokenResponse(*response, m_.clock_.Now());
+    if (!update.ok()) {
+      auto detail = GetErrorDetail(update.status());
+      std::string code = detail ? detail->reason : "";
+      if (!IsReinstallError(code)) return Complete(update.status());
+      // Another writer may have used the refresh token first: then its pair is in the row.
+      absl::StatusOr<storage::PortalRecord> now_row = m_.store_.Get(member_id_);
+      if (now_row.ok() && now_row->cas_token != row.cas_token) return Complete(absl::OkStatus(), *now_row);
+      if (absl::Status s = m_.store_.MarkNeedsReinstall(member_id_, row.cas_token); !s.ok()) {
+        m_.log_.Warning(absl::StrCat("cannot mark portal ", member_id_, " for reinstallation: ", s.message()));
+      }
+      m_.log_.Warning(absl::StrCat("portal ", member_id_, " needs reinstallation: ", code));
+      return Complete(ReinstallError(member_id_, code, detail->metadata["error_description"]));
+    }
+    absl::StatusOr<bool> won = m_.store_.SwapTokens(member_id_, row.cas_token, *update);
+    if (!won.ok()) {
+      // The new pair exists only in memory now; use it so this process keeps working.
+      m_.log_.Error(absl::StrCat("refreshed tokens of ", member_id_, " could not be stored: ", won.status().message()));
+      storage::PortalRecord fresh = row;
+      fresh.access_token = update->access_token;
+      fresh.refresh_token = update->refresh_token;
+      fresh.expires_at = update->expires_at;
+      return Complete(absl::OkStatus(), fresh);
+    }
+    absl::StatusOr<storage::PortalRecord> fresh = m_.store_.Get(member_id_);
+    if (!fresh.ok()) return Complete(fresh.status());
+    Complete(absl::OkStatus(), *fresh);
+  }
+
+  OAuthManager& m_;
+  const std::string member_id_;
+  std::mutex mu_;
+  storage::PortalRecord record_;
+  bool refreshing_ = false;
+  std::string stale_;
+  absl::Time started_;
+  std::vector<TokenCallback> waiters_;
+};
+
+OAuthManager::OAuthManager(storage::TokenStore& store, http::Transport& transport, const http::HostPolicy& policy,
+                           Clock& clock, Logger& log, OAuthOptions options)
+    : store_(store), transport_(transport), policy_(policy), clock_(clock), log_(log), options_(std::move(options)) {}
+
+OAuthManager::~OAuthManager() = default;
+
+std::string OAuthManager::TokenUrl(const std::string& server_endpoint) const {
+  absl::StatusOr<http::Url> u = http::ParseUrl(server_endpoint);
+  if (server_endpoint.empty() || !u.ok()) return options_.token_url;
+  return u->Origin() + "/oauth/token/";
+}
+
+int64_t OAuthManager::refresh_requests() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return refresh_requests_;
+}
+
+absl::StatusOr<rest::Portal> OAuthManager::Find(const std::string& member_id) {
+  std::shared_ptr<PortalTokens> tokens;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = portals_.find(member_id); it != portals_.end()) tokens = it->second;
+  }
+  if (!tokens) {
+    absl::StatusOr<storage::PortalRecord> row = store_.Get(member_id);
+    if (!row.ok()) {
+      if (row.status().code() == absl::StatusCode::kNotFound) {
+        return GatewayError(absl::StatusCode::kNotFound, "UNKNOWN_PORTAL",
+                            absl::StrCat("no app is installed on member_id '", member_id, "'"));
+      }
+      return row.status();
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    auto& slot = portals_[member_id];
+    if (!slot) slot = std::make_shared<PortalTokens>(*this, *std::move(row));
+    tokens = slot;
+  }
+  storage::PortalRecord r = tokens->record();
+  if (r.needs_reinstall) return ReinstallError(member_id, "", "marked for reinstallation");
+  absl::StatusOr<http::Url> url = http::ParseUrl(r.client_endpoint);
+  if (!url.ok()) {
+    return GatewayError(absl::StatusCode::kFailedPrecondition, "BAD_CLIENT_ENDPOINT",
+                        absl::StrCat("portal ", member_id, " has an invalid client_endpoint stored"));
+  }
+  if (absl::Status s = policy_.Check(*url); !s.ok()) return s;
+  rest::Portal p;
+  p.id = member_id;
+  p.base_url = url->Origin() + (url->path.back() == '/' ? url->path : url->path + "/");
+  p.host = url->port == 443 || url->port == 80 ? url->host : absl::StrCat(url->host, ":", url->port);
+  p.tokens = tokens;
+  return p;
+}
+
+}  // namespace b24::auth

@@ -1,0 +1,79 @@
+// OAuth portals: access tokens that just work, for any number of callers and
+// replicas.
+//
+// OAuthManager implements OAuthPortals (member_id → rest::Portal) on a
+// TokenStore and hands out one TokenProvider per portal. A provider
+//   - refreshes ahead of expiry (refresh_ahead) and on `expired_token`;
+//   - within the process runs one refresh per portal at a time; every caller
+//     waiting meanwhile gets its result (single flight);
+//   - across processes first re-reads the row (someone may have refreshed),
+//     then claims a lease on the row; only the lease holder calls the OAuth
+//     server, the others poll the row until the new pair appears; the holder
+//     writes the new pair with a compare-and-swap on the old refresh token;
+//   - on invalid_grant / invalid_client / wrong_client marks the row for
+//     reinstallation (the row is kept) and answers FAILED_PRECONDITION.
+// Store calls are short blocking database calls made on the calling thread.
+// Thread-safety: everything may be called from any thread.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "service/auth/portal_directory.h"
+#include "service/common/clock.h"
+#include "service/common/log.h"
+#include "service/http/transport.h"
+#include "service/http/url.h"
+#include "storage/token_store.h"
+
+namespace b24::auth {
+
+struct OAuthOptions {
+  std::string token_url = "https://oauth.bitrix.info/oauth/token/";  // default OAuth server
+  absl::Duration refresh_ahead = absl::Minutes(5);
+  absl::Duration lease = absl::Seconds(30);       // how long a refresh claim holds
+  absl::Duration poll_interval = absl::Milliseconds(100);
+  absl::Duration request_timeout = absl::Seconds(30);
+  std::string owner;  // this process's lease id (host:pid:random)
+};
+
+class PortalTokens;
+
+class OAuthManager final : public OAuthPortals {
+ public:
+  OAuthManager(storage::TokenStore& store, http::Transport& transport, const http::HostPolicy& policy, Clock& clock,
+               Logger& log, OAuthOptions options);
+  ~OAuthManager() override;
+
+  absl::StatusOr<rest::Portal> Find(const std::string& member_id) override;
+
+  // Counters for tests and metrics.
+  int64_t refresh_requests() const;
+
+  storage::TokenStore& store() { return store_; }
+  const OAuthOptions& options() const { return options_; }
+  // The token endpoint for a portal whose OAuth server REST URL is `server_endpoint`.
+  std::string TokenUrl(const std::string& server_endpoint) const;
+
+ private:
+  friend class PortalTokens;
+  storage::TokenStore& store_;
+  http::Transport& transport_;
+  const http::HostPolicy& policy_;
+  Clock& clock_;
+  Logger& log_;
+  OAuthOptions options_;
+  mutable std::mutex mu_;
+  std::map<std::string, std::shared_ptr<PortalTokens>> portals_;
+  int64_t refresh_requests_ = 0;
+};
+
+// Parses an OAuth token endpoint answer into a TokenUpdate, or the error
+// (FAILED_PRECONDITION with reason invalid_grant etc. when the app must be
+// reinstalled; UNAVAILABLE for server trouble).
+absl::StatusOr<storage::TokenUpdate> ParseTokenResponse(const http::HttpResponse& response, absl::Time now);
+
+}  // namespace b24::auth
