@@ -241,6 +241,11 @@ std::string OAuthManager::TokenUrl(const std::string& server_endpoint) const {
   return u->Origin() + "/oauth/token/";
 }
 
+void OAuthManager::Forget(const std::string& member_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  portals_.erase(member_id);
+}
+
 int64_t OAuthManager::refresh_requests() const {
   std::lock_guard<std::mutex> lock(mu_);
   return refresh_requests_;

@@ -50,6 +50,9 @@ class OAuthManager final : public OAuthPortals {
 
   absl::StatusOr<rest::Portal> Find(const std::string& member_id) override;
 
+  // Drops the cached provider (after an install replaced the row).
+  void Forget(const std::string& member_id);
+
   // Counters for tests and metrics.
   int64_t refresh_requests() const;
 

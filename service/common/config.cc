@@ -65,7 +65,7 @@ const std::vector<Key>& Keys() {
       {"tls.client_ca_file", "PEM CA bundle; when set, clients must present a certificate (mTLS)",
        Str(&Config::tls_client_ca_file)},
       {"shutdown_grace", "how long SIGTERM waits for in-flight calls (default 30s)", Dur(&Config::shutdown_grace)},
-      {"log.level", "debug | info | warning | error | off (default info)",
+      {"log.level", "debug, info, warning, error or off (default info)",
        [](Config& c, const std::string& v) { return ParseLogLevel(v, &c.log_level); }},
       {"http.connect_timeout", "TCP+TLS connect timeout to a portal (default 5s)", Dur(&Config::connect_timeout)},
       {"http.request_timeout", "upper bound of one upstream request (default 70s; callers' deadlines cut it shorter)",
@@ -246,7 +246,7 @@ std::string DescribeConfig() {
   std::ostringstream out;
   for (const Key& k : Keys()) out << "  " << k.name << "  (env " << EnvName(k.name) << ")\n      " << k.help << "\n";
   out << "  webhooks.<name>  (env B24_WEBHOOK_<NAME>)\n      incoming webhook URL callers address by name\n";
-  out << "  limits.plan.<domain>  standard | enterprise: the portal's leaky bucket (2/s,50 or 5/s,250)\n";
+  out << "  limits.plan.<domain>  standard or enterprise: the portal's leaky bucket (2/s,50 or 5/s,250)\n";
   return out.str();
 }
 

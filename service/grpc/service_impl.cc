@@ -29,9 +29,10 @@ grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx, const absl
 
 }  // namespace
 
-Bitrix24ServiceImpl::Bitrix24ServiceImpl(rest::RestClient& rest, auth::PortalDirectory& portals, Clock& clock,
+Bitrix24ServiceImpl::Bitrix24ServiceImpl(rest::RestClient& rest, auth::PortalDirectory& portals,
+                                         auth::OAuthManager* oauth, auth::Installer* installer, Clock& clock,
                                          Logger& log)
-    : rest_(rest), batch_(rest), portals_(portals), clock_(clock), log_(log) {}
+    : rest_(rest), batch_(rest), portals_(portals), oauth_(oauth), installer_(installer), clock_(clock), log_(log) {}
 
 absl::StatusOr<rest::Portal> Bitrix24ServiceImpl::Resolve(const v1::PortalRef& ref) {
   switch (ref.portal_case()) {
@@ -286,14 +287,62 @@ grpc::ServerWriteReactor<v1::GetAllResponse>* Bitrix24ServiceImpl::GetAll(grpc::
   return new GetAllReactor(rest_, *portal, std::move(er), Deadline(ctx), request->format());
 }
 
-grpc::ServerUnaryReactor* Bitrix24ServiceImpl::Install(grpc::CallbackServerContext* ctx, const v1::InstallRequest*,
-                                                       v1::InstallResponse*) {
-  return FinishNow(ctx, absl::UnimplementedError("Install is not available yet"));
+namespace {
+absl::Status NoStore() {
+  return GatewayError(absl::StatusCode::kFailedPrecondition, "NO_TOKEN_STORE",
+                      "this gateway has no token store configured (store.url)");
+}
+}  // namespace
+
+grpc::ServerUnaryReactor* Bitrix24ServiceImpl::Install(grpc::CallbackServerContext* ctx,
+                                                       const v1::InstallRequest* request,
+                                                       v1::InstallResponse* response) {
+  if (!installer_) return FinishNow(ctx, NoStore());
+  auth::InstallInput in;
+  switch (request->payload_case()) {
+    case v1::InstallRequest::kUi:
+      in.kind = auth::InstallInput::Kind::kUi;
+      in.fields.insert(request->ui().fields().begin(), request->ui().fields().end());
+      break;
+    case v1::InstallRequest::kOnappinstall:
+      in.kind = auth::InstallInput::Kind::kOnAppInstall;
+      in.fields.insert(request->onappinstall().fields().begin(), request->onappinstall().fields().end());
+      break;
+    default:
+      return FinishNow(ctx, GatewayError(absl::StatusCode::kInvalidArgument, "INVALID_INSTALL",
+                                         "set either ui or onappinstall with the fields Bitrix24 sent"));
+  }
+  in.client_id = request->app().client_id();
+  in.client_secret = request->app().client_secret();
+  auto* reactor = ctx->DefaultReactor();
+  installer_->Install(in, Deadline(ctx), [reactor, response](absl::StatusOr<auth::InstallOutput> out) {
+    if (!out.ok()) {
+      reactor->Finish(ToGrpcStatus(out.status()));
+      return;
+    }
+    response->set_member_id(out->member_id);
+    response->set_domain(out->domain);
+    response->set_finish_html(out->finish_html);
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* Bitrix24ServiceImpl::ListPortals(grpc::CallbackServerContext* ctx,
                                                            const v1::ListPortalsRequest*,
                                                            v1::ListPortalsResponse* response) {
+  if (oauth_) {
+    auto rows = oauth_->store().List();
+    if (!rows.ok()) return FinishNow(ctx, rows.status());
+    for (const storage::PortalRecord& r : *rows) {
+      auto* info = response->add_portals();
+      info->set_id(r.member_id);
+      info->set_domain(r.domain);
+      info->set_kind(v1::PortalInfo::KIND_OAUTH);
+      info->set_access_expires_at(r.expires_at);
+      info->set_needs_reinstall(r.needs_reinstall);
+    }
+  }
   for (const auto& [name, url] : portals_.named_webhooks()) {
     auto p = portals_.ByName(name);
     auto* info = response->add_portals();
@@ -305,9 +354,17 @@ grpc::ServerUnaryReactor* Bitrix24ServiceImpl::ListPortals(grpc::CallbackServerC
 }
 
 grpc::ServerUnaryReactor* Bitrix24ServiceImpl::RemovePortal(grpc::CallbackServerContext* ctx,
-                                                            const v1::RemovePortalRequest*,
-                                                            v1::RemovePortalResponse*) {
-  return FinishNow(ctx, absl::UnimplementedError("RemovePortal is not available yet"));
+                                                            const v1::RemovePortalRequest* request,
+                                                            v1::RemovePortalResponse* response) {
+  if (!oauth_) return FinishNow(ctx, NoStore());
+  if (request->member_id().empty()) {
+    return FinishNow(ctx, GatewayError(absl::StatusCode::kInvalidArgument, "MISSING_PORTAL", "member_id is required"));
+  }
+  absl::StatusOr<bool> removed = oauth_->store().Remove(request->member_id());
+  if (!removed.ok()) return FinishNow(ctx, removed.status());
+  oauth_->Forget(request->member_id());
+  response->set_removed(*removed);
+  return FinishNow(ctx, absl::OkStatus());
 }
 
 }  // namespace b24::grpcapi

@@ -10,6 +10,8 @@
 #include <atomic>
 
 #include "bitrix24/v1/bitrix24.grpc.pb.h"
+#include "service/auth/install.h"
+#include "service/auth/oauth.h"
 #include "service/auth/portal_directory.h"
 #include "service/common/clock.h"
 #include "service/common/log.h"
@@ -21,7 +23,10 @@ namespace b24::grpcapi {
 
 class Bitrix24ServiceImpl final : public bitrix24::v1::Bitrix24Service::CallbackService {
  public:
-  Bitrix24ServiceImpl(rest::RestClient& rest, auth::PortalDirectory& portals, Clock& clock, Logger& log);
+  // `oauth` and `installer` may be null (no token store): OAuth RPCs then fail
+  // with FAILED_PRECONDITION.
+  Bitrix24ServiceImpl(rest::RestClient& rest, auth::PortalDirectory& portals, auth::OAuthManager* oauth,
+                      auth::Installer* installer, Clock& clock, Logger& log);
 
   grpc::ServerUnaryReactor* Call(grpc::CallbackServerContext* ctx, const bitrix24::v1::CallRequest* request,
                                  bitrix24::v1::CallResponse* response) override;
@@ -45,6 +50,8 @@ class Bitrix24ServiceImpl final : public bitrix24::v1::Bitrix24Service::Callback
   rest::RestClient& rest_;
   rest::BatchRunner batch_;
   auth::PortalDirectory& portals_;
+  auth::OAuthManager* oauth_;
+  auth::Installer* installer_;
   Clock& clock_;
   Logger& log_;
 };

@@ -324,6 +324,7 @@ absl::StatusOr<PortalInfo> EmulatorImpl::RenamePortal(int portal) {
   std::lock_guard<std::mutex> lock(mu_);
   Portal* p = FindLocked(portal);
   if (p == nullptr) return absl::NotFoundError(absl::StrCat("no portal ", portal));
+  if (stopped_) return absl::FailedPreconditionError("emulator stopped");
   absl::StatusOr<HttpServer*> host = StartHostLocked(p);
   if (!host.ok()) return host.status();
   return InfoLocked(*p);
@@ -433,6 +434,8 @@ void EmulatorImpl::HandleRest(Portal& p, const Route& route, const HttpServerReq
     ErrorAnswer(resp, status, error, description);
     RejectLocked(p.id, route.method, status, error, false);
   };
+  const bool known = !route.method.empty() && IsKnownMethod(route.method);
+  if (known) ++st.requests_by_method[route.method];
   // The rate limit sits in front of the portal: every request counts.
   if (o.rate_limit.enabled &&
       !p.bucket.TryAcquire(now, o.rate_limit.burst, o.rate_limit.drain_per_second)) {
@@ -440,10 +443,7 @@ void EmulatorImpl::HandleRest(Portal& p, const Route& route, const HttpServerReq
     return fail(503, "QUERY_LIMIT_EXCEEDED", "Too many requests");
   }
   // Unknown methods are refused before authentication (§2.1 notes).
-  if (route.method.empty() || !IsKnownMethod(route.method)) {
-    return fail(404, "ERROR_METHOD_NOT_FOUND", "Method not found!");
-  }
-  ++st.requests_by_method[route.method];
+  if (!known) return fail(404, "ERROR_METHOD_NOT_FOUND", "Method not found!");
   Json params;
   try {
     params = RequestParams(req);

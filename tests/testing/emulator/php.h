@@ -8,9 +8,10 @@
 
 #include <cstdint>
 #include <string>
-#include "absl/strings/string_view.h"
 
 #include <nlohmann/json.hpp>
+
+#include "absl/strings/string_view.h"
 
 namespace b24::testing::php {
 

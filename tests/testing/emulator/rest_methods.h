@@ -12,8 +12,8 @@
 #include <map>
 #include <optional>
 #include <string>
-#include "absl/strings/string_view.h"
 
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "tests/testing/emulator/emulator.h"
 #include "tests/testing/emulator/entity_store.h"
