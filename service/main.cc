@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <condition_variable>
 #include <fstream>
@@ -12,7 +13,10 @@
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "service/auth/install.h"
+#include "service/auth/oauth.h"
 #include "service/auth/portal_directory.h"
 #include "service/common/clock.h"
 #include "service/common/config.h"
@@ -21,6 +25,8 @@
 #include "service/grpc/service_impl.h"
 #include "service/http/curl/curl_transport.h"
 #include "service/rest/client.h"
+#include "storage/schema.h"
+#include "storage/soci_token_store.h"
 
 extern char** environ;
 
@@ -28,6 +34,7 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: bitrix24-service [--config=FILE] [--key=value ...]\n"
+    "       bitrix24-service schema init|migrate|show [--dialect=D] [--dry-run] [--key=value ...]\n"
     "Runs the Bitrix24 gateway. Every configuration key can be set in the YAML file,\n"
     "as an environment variable or as a flag (see docs/configuration.md):\n";
 
@@ -40,7 +47,33 @@ bool ReadFile(const std::string& path, std::string* out) {
   return true;
 }
 
-int Run(const b24::Config& config, b24::Logger& log, const sigset_t& signals) {
+// The only place that picks the store implementation.
+absl::StatusOr<std::unique_ptr<b24::storage::TokenStore>> OpenStore(
+    const b24::Config& config, const std::map<std::string, std::string>& env, b24::Clock& clock, b24::Logger& log) {
+  absl::StatusOr<b24::storage::StoreOptions> options = b24::storage::StoreOptionsFromConfig(config, env);
+  if (!options.ok()) return options.status();
+  // The embedded default creates its own file and table; a shared database
+  // gets its table from an explicit `bitrix24-service schema init`.
+  options->create_if_missing = absl::StartsWith(config.store, "sqlite3://");
+  options->clock = &clock;
+  auto store = b24::storage::SociTokenStore::Open(*options);
+  if (!store.ok()) return store.status();
+  for (const std::string& column : (*store)->missing_columns()) {
+    log.Warning(absl::StrCat("token table lacks the optional column ", column,
+                             "; run `bitrix24-service schema migrate` to add it (see docs/storage.md)"));
+  }
+  return std::unique_ptr<b24::storage::TokenStore>(std::move(*store));
+}
+
+// Identifies this process in refresh leases shared through the store.
+std::string LeaseOwner() {
+  char host[256] = {};
+  gethostname(host, sizeof(host) - 1);
+  return absl::StrCat(host, ":", getpid(), ":", absl::ToUnixNanos(absl::Now()) % 1000000007);
+}
+
+int Run(const b24::Config& config, const std::map<std::string, std::string>& env, b24::Logger& log,
+        const sigset_t& signals) {
   b24::RealClock clock;
   b24::http::CurlOptions curl;
   curl.connect_timeout = config.connect_timeout;
@@ -63,12 +96,33 @@ int Run(const b24::Config& config, b24::Logger& log, const sigset_t& signals) {
 
   b24::http::HostPolicy policy(config.allowed_hosts, config.allow_http, config.allow_loopback);
   b24::rest::RestClient rest(executor, policy, clock, log, {config.request_timeout});
-  b24::auth::PortalDirectory portals(policy, config.webhooks, nullptr);
+  absl::StatusOr<std::unique_ptr<b24::storage::TokenStore>> store = OpenStore(config, env, clock, log);
+  if (!store.ok()) {
+    log.Error(absl::StrCat("cannot open the token store: ", store.status().message()));
+    return 2;
+  }
+  b24::auth::OAuthOptions oo;
+  oo.token_url = config.oauth_server;
+  oo.refresh_ahead = config.refresh_ahead;
+  oo.owner = LeaseOwner();
+  b24::auth::OAuthManager oauth(**store, *transport, policy, clock, log, oo);
+  b24::auth::Installer installer(oauth, rest, clock);
+  rest.SetRenameHook([&](const b24::rest::Portal& portal, const std::string& new_base_url) {
+    if (!portal.tokens) return;  // webhooks: the caller's URL is the caller's business
+    auto url = b24::http::ParseUrl(new_base_url);
+    if (!url.ok()) return;
+    std::string host = url->port == 443 || url->port == 80 ? url->host : absl::StrCat(url->host, ":", url->port);
+    if (absl::Status s = (*store)->UpdateDomain(portal.id, host, new_base_url); !s.ok()) {
+      log.Warning(absl::StrCat("cannot store the new domain of ", portal.id, ": ", s.message()));
+    }
+    oauth.Forget(portal.id);
+  });
+  b24::auth::PortalDirectory portals(policy, config.webhooks, &oauth);
   if (absl::Status s = portals.Validate(); !s.ok()) {
     log.Error(absl::StrCat("bad configuration: ", s.message()));
     return 2;
   }
-  b24::grpcapi::Bitrix24ServiceImpl service(rest, portals, clock, log);
+  b24::grpcapi::Bitrix24ServiceImpl service(rest, portals, &oauth, &installer, clock, log);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -137,6 +191,7 @@ int Run(const b24::Config& config, b24::Logger& log, const sigset_t& signals) {
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
+  bool schema = !args.empty() && args[0] == "schema";
   for (const std::string& a : args) {
     if (a == "--help" || a == "-h") {
       std::cout << kUsage << b24::DescribeConfig();
@@ -149,11 +204,12 @@ int main(int argc, char** argv) {
     size_t eq = kv.find('=');
     if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
-  absl::StatusOr<b24::Config> config = b24::LoadConfig(args, env);
+  absl::StatusOr<b24::Config> config = b24::LoadConfig(schema ? b24::storage::SchemaConfigArgs(args) : args, env);
   if (!config.ok()) {
     std::cerr << "bitrix24-service: " << config.status().message() << "\n";
     return 2;
   }
+  if (schema) return b24::storage::RunSchemaCommand(args, *config, std::cout, std::cerr);
   // Signals are taken by sigwait() in main; block them before any thread starts.
   sigset_t signals;
   sigemptyset(&signals);
@@ -161,5 +217,5 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   b24::Logger log(&std::cerr, config->log_level);
-  return Run(*config, log, signals);
+  return Run(*config, env, log, signals);
 }

@@ -57,8 +57,8 @@ const std::vector<ExtraColumn>& ExtraColumns();
 // CREATE TABLE IF NOT EXISTS with every seed and extra column.
 std::vector<std::string> InitStatements(Dialect dialect, const StoreColumns& columns);
 // ALTER TABLE ... ADD for each extra column not in `existing` (compared
-// case-insensitively). An empty `existing` means "unknown": every extra
-// column is listed, guarded by IF NOT EXISTS where the dialect allows it.
+// case-insensitively; empty = list them all), guarded by IF NOT EXISTS /
+// COL_LENGTH where the dialect allows it (PostgreSQL, SQL Server).
 std::vector<std::string> MigrateStatements(Dialect dialect, const StoreColumns& columns,
                                            const std::vector<std::string>& existing = {});
 

@@ -34,7 +34,7 @@ std::string Redact(absl::string_view s, std::vector<std::string>* secrets) {
       out.push_back(s[i++]);
       continue;
     }
-    out.append(s.substr(i, key_end - i));
+    absl::StrAppend(&out, s.substr(i, key_end - i));
     size_t v = key_end, end;
     while (v < s.size() && s[v] == ' ') out.push_back(s[v++]);
     if (v < s.size() && (s[v] == '{' || s[v] == '\'' || s[v] == '"')) {
@@ -129,7 +129,7 @@ absl::StatusOr<Dialect> DetectDialect(soci::session& session) {
   };
   std::string v = ask("SELECT version()");
   if (absl::StrContains(v, "PostgreSQL")) return Dialect::kPostgresql;
-  if (!v.empty() && (absl::StrContainsIgnoreCase(v, "mariadb") || absl::ascii_isdigit(v[0]))) return Dialect::kMysql;
+  if (!v.empty() && (absl::StrContains(absl::AsciiStrToLower(v), "mariadb") || absl::ascii_isdigit(v[0]))) return Dialect::kMysql;
   if (absl::StrContains(ask("SELECT @@VERSION"), "SQL Server")) return Dialect::kSqlServer;
   if (!ask("SELECT sqlite_version()").empty()) return Dialect::kSqlite;
   return absl::InvalidArgumentError(

@@ -1,6 +1,7 @@
 #include "storage/token_sql.h"
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
@@ -17,20 +18,31 @@ class Builder {
   explicit Builder(const Layout& layout) : layout_(layout) {}
   std::string Col(Field f) const { return QuoteIdentifier(layout_.dialect, layout_.column[f]); }
   std::string Table() const { return QuoteIdentifier(layout_.dialect, layout_.table); }
-  std::string Bind(Value v) {
-    st_.params.push_back(std::move(v));
-    return absl::StrCat(":p", st_.params.size());
+  // (Overloads rather than one Bind(Value): GCC 12 warns falsely about a
+  // temporary std::variant holding a string.)
+  std::string Bind(const Value& v) {
+    st_.params.push_back(v);
+    return Mark();
+  }
+  std::string Bind(const std::string& v) {
+    st_.params.emplace_back(std::in_place_type<std::string>, v);
+    return Mark();
+  }
+  std::string Bind(long long v) {
+    st_.params.emplace_back(std::in_place_type<long long>, v);
+    return Mark();
   }
   // Byte-exact comparison: MySQL and SQL Server compare case-insensitively
   // and ignore trailing spaces under their default collations.
-  std::string Exact(Field f, std::string value) {
-    std::string p = Bind(std::move(value));
+  std::string Exact(Field f, const std::string& value) {
+    std::string p = Bind(value);
     switch (layout_.dialect) {
       case Dialect::kMysql: return absl::StrCat("CAST(", Col(f), " AS BINARY) = ", p);
       case Dialect::kSqlServer: return absl::StrCat(Col(f), " COLLATE Latin1_General_BIN2 = ", p);
       default: return absl::StrCat(Col(f), " = ", p);
     }
   }
+  std::string Mark() const { return absl::StrCat(":p", st_.params.size()); }
   Statement Done(std::string sql) {
     st_.sql = std::move(sql);
     return std::move(st_);

@@ -171,7 +171,7 @@ class PortalTokens final : public rest::TokenProvider, public std::enable_shared
                                          {"client_id", row.client_id},
                                          {"client_secret", row.client_secret},
                                          {"refresh_token", row.refresh_token}});
-    request.deadline = m_.clock_.Now() + m_.options_.request_timeout;
+    request.timeout = m_.options_.request_timeout;
     request.idempotent = false;
     {
       std::lock_guard<std::mutex> lock(m_.mu_);

@@ -202,7 +202,7 @@ void Executor::Dispatch(std::shared_ptr<Task> task) {
     Pump(task->job.portal);
     return;
   }
-  request->deadline = std::min(request->deadline, task->job.deadline);
+  request->timeout = std::min(request->timeout, task->job.deadline - clock_.Now());
   request->idempotent = task->job.idempotent;
   transport_.Send(std::move(*request), [this, task](absl::StatusOr<http::HttpResponse> result) {
     OnResult(task, std::move(result));
@@ -340,6 +340,13 @@ std::map<std::string, std::map<std::string, MethodCounters>> Executor::Counters(
 double Executor::EffectiveDrain(const std::string& portal) {
   std::lock_guard<std::mutex> lock(mu_);
   return PortalFor(portal).drain;
+}
+
+int Executor::InFlight() {
+  std::lock_guard<std::mutex> lock(mu_);
+  int n = 0;
+  for (auto& [host, p] : portals_) n += p->in_flight;
+  return n;
 }
 
 int Executor::Pending() {

@@ -125,6 +125,8 @@ class Executor {
   double EffectiveDrain(const std::string& portal);
   // Jobs queued or in flight (all portals).
   int Pending();
+  // Requests in flight (all portals).
+  int InFlight();
 
  private:
   struct Task;

@@ -8,7 +8,7 @@
 // not block. Errors (absl::Status) are only for requests that produced no
 // HTTP response at all:
 //   UNAVAILABLE        connection failed / reset / TLS failure
-//   DEADLINE_EXCEEDED  the request's deadline or timeout passed
+//   DEADLINE_EXCEEDED  the request's timeout passed
 //   CANCELLED          the transport is shutting down
 // Each error tells with SurelyNotSent() whether the request can be known not to
 // have reached the server (DNS or connect failure): only then may a request
@@ -33,9 +33,10 @@ struct HttpRequest {
   std::string url;
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
-  // The request is abandoned at this instant (the caller's deadline cut to
-  // the configured request timeout).
-  absl::Time deadline = absl::InfiniteFuture();
+  // The request is abandoned this long after the transport starts it (the
+  // caller's remaining deadline cut to the configured request timeout). A
+  // duration, not an instant: callers measure time on their own Clock.
+  absl::Duration timeout = absl::Seconds(70);
   // False for requests that change data. Such a request is never sent on a
   // reused keep-alive connection: libcurl silently re-sends a request whose
   // reused connection closed before any answer, and a write must not run twice.

@@ -82,7 +82,7 @@ void RestClient::Attempt(const Portal& portal, const std::string& method, std::s
     r.body = *state->body;
     r.headers = {{"Content-Type", "application/json"}, {"Accept", "application/json"}};
     if (!state->token.empty()) r.headers.emplace_back("Authorization", "Bearer " + state->token);
-    r.deadline = clock_.Now() + options_.request_timeout;
+    r.timeout = options_.request_timeout;
     if (log_.Enabled(LogLevel::kDebug)) {
       log_.Debug(absl::StrCat("-> POST ", RedactUrl(r.url), " ", RedactBody(r.body)));
     }

@@ -157,7 +157,7 @@ void CurlTransport::Send(HttpRequest request, ResponseCallback done) {
 }
 
 void CurlTransport::Impl::Start(Transfer* t) {
-  absl::Duration left = t->request.deadline - absl::Now();
+  absl::Duration left = t->request.timeout;
   if (left <= absl::ZeroDuration()) {
     Finish(t, MarkNotSent(absl::DeadlineExceededError("deadline passed before the request was sent")));
     return;

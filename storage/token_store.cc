@@ -1,1 +1,0 @@
-// Token store: arrives with the OAuth issue.
