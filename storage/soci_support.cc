@@ -37,7 +37,8 @@ std::string Redact(absl::string_view s, std::vector<std::string>* secrets) {
     absl::StrAppend(&out, s.substr(i, key_end - i));
     size_t v = key_end, end;
     while (v < s.size() && s[v] == ' ') out.push_back(s[v++]);
-    if (v < s.size() && (s[v] == '{' || s[v] == '\'' || s[v] == '"')) {
+    bool wrapped = v < s.size() && (s[v] == '{' || s[v] == '\'' || s[v] == '"');
+    if (wrapped) {
       char close = s[v] == '{' ? '}' : s[v];
       end = s.find(close, v + 1);
       end = end == absl::string_view::npos ? s.size() : end + 1;
@@ -47,7 +48,7 @@ std::string Redact(absl::string_view s, std::vector<std::string>* secrets) {
     }
     if (secrets && end > v) {
       secrets->emplace_back(s.substr(v, end - v));
-      if (end - v > 2) secrets->emplace_back(s.substr(v + 1, end - v - 2));  // without quotes/braces
+      if (wrapped && end - v > 2) secrets->emplace_back(s.substr(v + 1, end - v - 2));  // unwrapped
     }
     out.append("***");
     i = end;
@@ -87,6 +88,12 @@ std::string BackendOf(absl::string_view connection) {
 }
 
 std::string RedactConnection(absl::string_view connection) { return Redact(connection, nullptr); }
+
+std::vector<std::string> ConnectionSecrets(absl::string_view connection) {
+  std::vector<std::string> secrets;
+  Redact(connection, &secrets);
+  return secrets;
+}
 
 std::string EffectiveConnection(absl::string_view connection) {
   std::string c(connection);
@@ -129,7 +136,9 @@ absl::StatusOr<Dialect> DetectDialect(soci::session& session) {
   };
   std::string v = ask("SELECT version()");
   if (absl::StrContains(v, "PostgreSQL")) return Dialect::kPostgresql;
-  if (!v.empty() && (absl::StrContains(absl::AsciiStrToLower(v), "mariadb") || absl::ascii_isdigit(v[0]))) return Dialect::kMysql;
+  if (!v.empty() && (absl::StrContains(absl::AsciiStrToLower(v), "mariadb") || absl::ascii_isdigit(v[0]))) {
+    return Dialect::kMysql;  // MySQL answers "8.0.36", MariaDB "10.11.6-MariaDB"
+  }
   if (absl::StrContains(ask("SELECT @@VERSION"), "SQL Server")) return Dialect::kSqlServer;
   if (!ask("SELECT sqlite_version()").empty()) return Dialect::kSqlite;
   return absl::InvalidArgumentError(

@@ -22,6 +22,8 @@ namespace b24::storage::internal {
 std::string BackendOf(absl::string_view connection);
 // `connection` with password values (password=, pwd=, pass=, user:pw@) as ***.
 std::string RedactConnection(absl::string_view connection);
+// The password values RedactConnection hides, to scrub them from messages.
+std::vector<std::string> ConnectionSecrets(absl::string_view connection);
 // The connection string SOCI gets: SQLite gains a busy timeout so pooled
 // connections wait for each other's writes instead of failing.
 std::string EffectiveConnection(absl::string_view connection);

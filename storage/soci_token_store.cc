@@ -136,8 +136,10 @@ absl::Status SociTokenStore::WithSession(const std::string& what, bool retry, co
       status = internal::StatusFromException(e, lost, what, secrets);
       if (!lost) break;
       try {
-        sql.reconnect();  // so the next call on this connection works again
-      } catch (const std::exception&) {
+        sql.reconnect();  // so that this or the next call on the connection works again
+      } catch (const std::exception& down) {
+        status = internal::StatusFromException(down, true, absl::StrCat(what, ": cannot reconnect to the database"),
+                                               internal::ConnectionSecrets(options_.connection));
         break;
       }
       if (!retry) break;

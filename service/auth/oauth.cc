@@ -10,7 +10,7 @@
 namespace b24::auth {
 namespace {
 
-using Json = nlohmann::json;
+using Json = nlohmann::ordered_json;
 
 bool IsReinstallError(const std::string& code) {
   return code == "invalid_grant" || code == "invalid_client" || code == "wrong_client" || code == "NOT_INSTALLED" ||

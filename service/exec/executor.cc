@@ -157,8 +157,9 @@ void Executor::Pump(const std::string& host) {
         continue;
       }
       if (p.in_flight >= options_.max_in_flight_per_portal) break;  // resumes when one completes
-      if (p.level + 1 > capacity) {
-        arm = std::min(arm, now + absl::Seconds((p.level + 1 - capacity) / p.drain));
+      if (p.level + 1 > capacity + 1e-9) {
+        // At least a millisecond: a timer due "now" would run Pump again at once.
+        arm = std::min(arm, now + std::max(absl::Milliseconds(1), absl::Seconds((p.level + 1 - capacity) / p.drain)));
         for (const std::string& m : t.job.gated_methods) p.counters[m].limit_waits += t.attempts == 0;
         break;
       }

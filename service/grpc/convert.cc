@@ -30,21 +30,21 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
                       rich.SerializeAsString());
 }
 
-absl::StatusOr<nlohmann::json> StructToJson(const google::protobuf::Struct& s) {
+absl::StatusOr<nlohmann::ordered_json> StructToJson(const google::protobuf::Struct& s) {
   std::string text;
   auto st = google::protobuf::util::MessageToJsonString(s, &text);
   if (!st.ok()) return absl::InvalidArgumentError(absl::StrCat("params: ", st.ToString()));
-  return nlohmann::json::parse(text);
+  return nlohmann::ordered_json::parse(text);
 }
 
-absl::Status JsonToValue(const nlohmann::json& j, google::protobuf::Value* out) {
-  auto st = google::protobuf::util::JsonStringToMessage(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), out);
+absl::Status JsonToValue(const nlohmann::ordered_json& j, google::protobuf::Value* out) {
+  auto st = google::protobuf::util::JsonStringToMessage(j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace), out);
   if (!st.ok()) return absl::InternalError(absl::StrCat("cannot convert the portal's JSON: ", st.ToString()));
   return absl::OkStatus();
 }
 
-absl::Status JsonToStruct(const nlohmann::json& j, google::protobuf::Struct* out) {
-  auto st = google::protobuf::util::JsonStringToMessage(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), out);
+absl::Status JsonToStruct(const nlohmann::ordered_json& j, google::protobuf::Struct* out) {
+  auto st = google::protobuf::util::JsonStringToMessage(j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace), out);
   if (!st.ok()) return absl::InternalError(absl::StrCat("cannot convert the portal's JSON: ", st.ToString()));
   return absl::OkStatus();
 }

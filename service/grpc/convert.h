@@ -16,8 +16,8 @@ namespace b24::grpcapi {
 
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
-absl::StatusOr<nlohmann::json> StructToJson(const google::protobuf::Struct& s);
-absl::Status JsonToValue(const nlohmann::json& j, google::protobuf::Value* out);
-absl::Status JsonToStruct(const nlohmann::json& j, google::protobuf::Struct* out);
+absl::StatusOr<nlohmann::ordered_json> StructToJson(const google::protobuf::Struct& s);
+absl::Status JsonToValue(const nlohmann::ordered_json& j, google::protobuf::Value* out);
+absl::Status JsonToStruct(const nlohmann::ordered_json& j, google::protobuf::Struct* out);
 
 }  // namespace b24::grpcapi

@@ -59,7 +59,7 @@ grpc::ServerUnaryReactor* Bitrix24ServiceImpl::Call(grpc::CallbackServerContext*
                                                     v1::CallResponse* response) {
   absl::StatusOr<rest::Portal> portal = Resolve(request->portal());
   if (!portal.ok()) return FinishNow(ctx, portal.status());
-  absl::StatusOr<nlohmann::json> params = StructToJson(request->params());
+  absl::StatusOr<nlohmann::ordered_json> params = StructToJson(request->params());
   if (!params.ok()) return FinishNow(ctx, params.status());
   auto* reactor = ctx->DefaultReactor();
   rest_.Call(*portal, request->method(), *params, Deadline(ctx),
@@ -86,7 +86,7 @@ grpc::ServerUnaryReactor* Bitrix24ServiceImpl::Batch(grpc::CallbackServerContext
   if (!portal.ok()) return FinishNow(ctx, portal.status());
   std::vector<rest::BatchCommand> commands;
   for (const v1::BatchCommand& c : request->commands()) {
-    absl::StatusOr<nlohmann::json> params = StructToJson(c.params());
+    absl::StatusOr<nlohmann::ordered_json> params = StructToJson(c.params());
     if (!params.ok()) return FinishNow(ctx, params.status());
     commands.push_back({c.key(), c.method(), *std::move(params)});
   }
@@ -229,9 +229,9 @@ class GetAllReactor final : public grpc::ServerWriteReactor<v1::GetAllResponse> 
   absl::Status Split(rest::ExportChunk chunk) {
     v1::GetAllResponse msg;
     size_t bytes = 0;
-    for (nlohmann::json& item : chunk.items) {
+    for (nlohmann::ordered_json& item : chunk.items) {
       if (format_ == v1::GetAllRequest::FORMAT_JSON) {
-        std::string text = item.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        std::string text = item.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
         bytes += text.size();
         msg.add_items_json(std::move(text));
       } else {
@@ -276,7 +276,7 @@ grpc::ServerWriteReactor<v1::GetAllResponse>* Bitrix24ServiceImpl::GetAll(grpc::
                                                                           const v1::GetAllRequest* request) {
   absl::StatusOr<rest::Portal> portal = Resolve(request->portal());
   if (!portal.ok()) return new FailedStream(portal.status());
-  absl::StatusOr<nlohmann::json> params = StructToJson(request->params());
+  absl::StatusOr<nlohmann::ordered_json> params = StructToJson(request->params());
   if (!params.ok()) return new FailedStream(params.status());
   rest::ExportRequest er;
   er.method = request->method();

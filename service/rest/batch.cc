@@ -153,7 +153,9 @@ absl::Status BatchRunner::Validate(const std::vector<BatchCommand>& commands) {
       return invalid(absl::StrCat("command '", c.key, "': '", c.method.substr(0, 100), "' is not a REST method name"));
     }
     if (absl::AsciiStrToLower(c.method) == "batch") return invalid(absl::StrCat("command '", c.key, "': batch cannot be nested"));
-    if (!c.params.is_object()) return invalid(absl::StrCat("command '", c.key, "': params must be a JSON object"));
+    if (!c.params.is_object() && !c.params.is_null()) {
+      return invalid(absl::StrCat("command '", c.key, "': params must be a JSON object"));
+    }
     for (const std::string& ref : References(c.params)) {
       auto it = index.find(ref);
       if (it == index.end() || it->second == i) {

@@ -21,7 +21,9 @@
 
 namespace b24::rest {
 
-using Json = nlohmann::json;
+// Ordered: batch commands, pages chained by references and multi-key `order`
+// params run in the order they are written, so key order must survive.
+using Json = nlohmann::ordered_json;
 
 // The `time` object; zero where absent.
 struct TimeInfo {

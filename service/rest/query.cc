@@ -5,25 +5,25 @@
 namespace b24::rest {
 namespace {
 
-void Append(const std::string& prefix, const nlohmann::json& v, std::string* out) {
+void Append(const std::string& prefix, const nlohmann::ordered_json& v, std::string* out) {
   auto add = [&](const std::string& value) {
     if (!out->empty()) out->push_back('&');
     absl::StrAppend(out, UrlEncode(prefix), "=", UrlEncode(value));
   };
   switch (v.type()) {
-    case nlohmann::json::value_t::object:
+    case nlohmann::ordered_json::value_t::object:
       for (const auto& [k, item] : v.items()) Append(absl::StrCat(prefix, "[", k, "]"), item, out);
       break;
-    case nlohmann::json::value_t::array:
+    case nlohmann::ordered_json::value_t::array:
       for (size_t i = 0; i < v.size(); ++i) Append(absl::StrCat(prefix, "[", i, "]"), v[i], out);
       break;
-    case nlohmann::json::value_t::string:
+    case nlohmann::ordered_json::value_t::string:
       add(v.get<std::string>());
       break;
-    case nlohmann::json::value_t::boolean:
+    case nlohmann::ordered_json::value_t::boolean:
       add(v.get<bool>() ? "1" : "0");
       break;
-    case nlohmann::json::value_t::null:
+    case nlohmann::ordered_json::value_t::null:
       break;
     default:  // numbers
       add(v.dump());
@@ -48,7 +48,7 @@ std::string UrlEncode(const std::string& text) {
   return out;
 }
 
-std::string BuildQuery(const nlohmann::json& params) {
+std::string BuildQuery(const nlohmann::ordered_json& params) {
   std::string out;
   if (!params.is_object()) return out;
   for (const auto& [k, v] : params.items()) Append(k, v, &out);

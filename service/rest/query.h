@@ -11,7 +11,7 @@
 
 namespace b24::rest {
 
-std::string BuildQuery(const nlohmann::json& params);
+std::string BuildQuery(const nlohmann::ordered_json& params);
 std::string UrlEncode(const std::string& text);
 
 }  // namespace b24::rest

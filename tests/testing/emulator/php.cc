@@ -74,7 +74,8 @@ void Register(Json* root, absl::string_view key, std::string value) {
       pos = rb + 1;
     }
   }
-  if (base.empty()) return;
+  // PHP's max_input_nesting_level (64) drops deeper variables entirely.
+  if (base.empty() || path.size() >= 64) return;
   Json* cur = root;
   std::string name = base;
   for (const auto& seg : path) {

@@ -25,7 +25,8 @@ std::string UrlEncode(absl::string_view s);
 // parse_str(): "fields[TITLE]=x&select[]=ID&filter[>ID]=5" →
 // {"fields":{"TITLE":"x"},"select":["ID"],"filter":{">ID":"5"}}. Values stay
 // strings; `[]` appends at max integer key + 1; '.' and ' ' in the top-level
-// name become '_'; arrays with keys exactly 0..n-1 become JSON lists (ToPhpJson).
+// name become '_'; arrays with keys exactly 0..n-1 become JSON lists (ToPhpJson);
+// variables nested 64 levels or deeper are dropped (max_input_nesting_level).
 Json ParseStr(absl::string_view query);
 
 // json_encode()'s view of a PHP array, applied recursively: an object whose keys

@@ -76,7 +76,8 @@ TEST(SchemaTest, MigrateAddsOnlyMissingColumns) {
   std::vector<std::string> all = MigrateStatements(Dialect::kPostgresql, Seed());
   ASSERT_THAT(all, SizeIs(ExtraColumns().size()));
   EXPECT_EQ(all[0], "ALTER TABLE \"bx_auth\" ADD COLUMN IF NOT EXISTS \"b24_expires_at\" BIGINT NOT NULL DEFAULT 0");
-  std::vector<std::string> have = {"id", "portal_member", "B24_EXPIRES_AT", "b24_server_endpoint", "b24_needs_reinstall",
+  std::vector<std::string> have = {"id", "portal_member", "B24_EXPIRES_AT", "b24_server_endpoint",
+                                   "b24_needs_reinstall",
                                    "b24_refresh_lease_owner", "b24_refresh_lease_until", "b24_updated_at"};
   EXPECT_THAT(MigrateStatements(Dialect::kMysql, Seed(), have),
               ElementsAre("ALTER TABLE `bx_auth` ADD COLUMN `b24_key_id` VARCHAR(16) NOT NULL DEFAULT ''"));
@@ -87,11 +88,11 @@ TEST(SchemaTest, MigrateAddsOnlyMissingColumns) {
             "NOT NULL DEFAULT 0");
 }
 
-struct Run {
+struct CommandResult {
   int code;
   std::string out, err;
 };
-Run Schema(std::vector<std::string> args, Config config = {}) {
+CommandResult Schema(std::vector<std::string> args, Config config = {}) {
   std::ostringstream out, err;
   int code = RunSchemaCommand(args, config, out, err);
   return {code, out.str(), err.str()};
@@ -101,7 +102,7 @@ TEST(SchemaCommandTest, DialectPrintsDdlWithoutADatabase) {
   Config config;
   config.store = "postgresql://host=192.0.2.1 port=1 dbname=none";  // never contacted
   config.columns = Seed();
-  Run r = Schema({"schema", "init", "--dialect=mysql", "--store.table=ignored"}, config);
+  CommandResult r = Schema({"schema", "init", "--dialect=mysql", "--store.table=ignored"}, config);
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("CREATE TABLE IF NOT EXISTS `bx_auth`"));
   EXPECT_THAT(r.out, Not(HasSubstr("ALTER TABLE")));
@@ -119,7 +120,7 @@ TEST(SchemaCommandTest, UsageErrors) {
   EXPECT_EQ(Schema({"frobnicate"}).code, 2);
   EXPECT_EQ(Schema({"init", "show"}).code, 2);
   EXPECT_EQ(Schema({"init", "--force"}).code, 2);
-  Run r = Schema({"init", "--dialect=oracle"});
+  CommandResult r = Schema({"init", "--dialect=oracle"});
   EXPECT_EQ(r.code, 2);
   EXPECT_THAT(r.err, HasSubstr("oracle"));
   Config bad;

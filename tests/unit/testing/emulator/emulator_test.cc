@@ -147,6 +147,28 @@ TEST_F(EmulatorTest, DealCrudStoresOnlyChanges) {
   EXPECT_EQ(Ok("crm.deal.list", "filter[@ID][]=4&filter[@ID][]=5")["result"].size(), 1u);
 }
 
+TEST_F(EmulatorTest, HostileParametersGetJsonAnswers) {
+  for (const char* query :
+       {"%%%&[=&a[b=&=x", "filter=abc&order=x&select=TITLE&start=abc", "filter[][]=1&order[]=DESC",
+        "filter[%3EID][x]=1&start[]=5", "id[]=1", "fields=str", "cmd=7&halt[]=1"}) {
+    for (const char* method : {"crm.deal.list", "crm.deal.get", "crm.deal.update", "batch"}) {
+      CurlResponse r = Get(method, query);
+      EXPECT_TRUE(r.status == 200 || r.status == 400) << method << "?" << query << " " << r.status;
+      EXPECT_FALSE(r.json().is_discarded()) << r.body;
+    }
+  }
+  for (const char* body : {"[1,2]", "\"x\"", "{\"cmd\":{\"a\":{\"b\":1}},\"filter\":[]}", "nul"}) {
+    CurlResponse r = curl_.Post(hook_ + "batch", body, "application/json");
+    EXPECT_EQ(r.status, 200) << body;
+  }
+  // Bytes that are not UTF-8 come back replaced, not as a broken answer.
+  CurlResponse r = Get("crm.deal.add", "fields[TITLE]=%FF%FE");
+  ASSERT_EQ(r.status, 200);
+  r = Get("crm.deal.get", "id=" + r.json()["result"].dump());
+  EXPECT_EQ(r.status, 200);
+  EXPECT_FALSE(r.json().is_discarded());
+}
+
 TEST_F(EmulatorTest, OtherMethodFamilies) {
   Json j = Ok("crm.contact.list", "start=100");
   EXPECT_EQ(j["result"].size(), 20u);

@@ -22,6 +22,9 @@ TEST(ParseStrTest, PhpQuirks) {
   // Unmatched '[' makes it part of the name; text after the last ']' is ignored.
   EXPECT_EQ(ParseStr("a[b=1&c[d]x=2"), Json::parse(R"({"a_b":"1","c":{"d":"2"}})"));
   EXPECT_EQ(ParseStr(""), Json::array());
+  std::string deep = "d";
+  for (int i = 0; i < 64; ++i) deep += "[a]";
+  EXPECT_EQ(ParseStr(deep + "=1&ok=1"), Json::parse(R"({"ok":"1"})"));
 }
 
 TEST(PhpArrayTest, ListOnlyForKeysZeroToN) {
