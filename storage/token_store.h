@@ -71,8 +71,8 @@ class TokenStore {
 
   // Claims the refresh of `member_id` for `owner` until `until_unix` if the
   // stored refresh token still equals `cas_token` and no live lease of another
-  // owner exists. Returns true when claimed. A table without the lease column
-  // always returns true (single-process deployments).
+  // owner exists. Returns true when claimed. A table without the lease columns
+  // (single-process deployments) claims whenever the refresh token still matches.
   virtual absl::StatusOr<bool> TryLease(const std::string& member_id, const std::string& cas_token,
                                         const std::string& owner, int64_t until_unix, int64_t now_unix) = 0;
   // Writes `update` iff the stored refresh token equals `cas_token`; clears

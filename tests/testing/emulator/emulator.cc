@@ -231,6 +231,10 @@ class EmulatorImpl {
   Installation IssueTokensLocked(int portal, const AppOptions& app, int64_t user_id,
                                  absl::Time now);
   std::optional<Fault> TakeFaultLocked(int portal, const std::string& method, bool in_batch);
+  // Applies the next matching fault to an HTTP request. True when the fault is
+  // the whole answer; *drop_after asks to drop the connection after answering.
+  bool ApplyFaultLocked(int portal, const std::string& method, HttpServerResponse* resp,
+                        bool* drop_after);
   void RejectLocked(int portal, const std::string& method, int status, const std::string& error,
                     bool in_batch);
 
@@ -392,33 +396,8 @@ void EmulatorImpl::HandlePortal(Portal* p, size_t host, const HttpServerRequest&
     return;
   }
   Route route = ParseRoute(req.path);
-  std::optional<Fault> fault = TakeFaultLocked(p->id, route.method, /*in_batch=*/false);
   bool drop_after = false;
-  if (fault.has_value()) {
-    ++st.faults;
-    switch (fault->kind) {
-      case Fault::Kind::kJsonError:
-        ErrorAnswer(resp, fault->status, fault->error, fault->error_description);
-        RejectLocked(p->id, route.method, fault->status, fault->error, false);
-        return;
-      case Fault::Kind::kRawBody:
-        resp->status = fault->status;
-        resp->headers = {{"Content-Type", "text/html; charset=utf-8"}};
-        resp->body = fault->body;
-        RejectLocked(p->id, route.method, fault->status, "", false);
-        return;
-      case Fault::Kind::kDropBeforeExecute:
-        resp->drop_connection = true;
-        RejectLocked(p->id, route.method, 0, "DROPPED_BEFORE_EXECUTE", false);
-        return;
-      case Fault::Kind::kDropAfterExecute:
-        drop_after = true;
-        break;
-      case Fault::Kind::kDelay:
-        resp->delay += fault->delay;
-        break;
-    }
-  }
+  if (ApplyFaultLocked(p->id, route.method, resp, &drop_after)) return;
   HandleRest(*p, route, req, now, resp);
   if (drop_after) {
     resp->drop_connection = true;
@@ -652,32 +631,8 @@ void EmulatorImpl::HandleOAuth(const HttpServerRequest& req, HttpServerResponse*
   std::string grant = StringParam(params, "grant_type");
   if (grant == "refresh_token") ++stats_.oauth_refresh_requests;
   if (grant == "authorization_code") ++stats_.oauth_code_requests;
-  std::optional<Fault> fault = TakeFaultLocked(Emulator::kOAuthServer, grant, false);
   bool drop_after = false;
-  if (fault.has_value()) {
-    switch (fault->kind) {
-      case Fault::Kind::kJsonError:
-        ErrorAnswer(resp, fault->status, fault->error, fault->error_description);
-        RejectLocked(Emulator::kOAuthServer, grant, fault->status, fault->error, false);
-        return;
-      case Fault::Kind::kRawBody:
-        resp->status = fault->status;
-        resp->headers = {{"Content-Type", "text/html; charset=utf-8"}};
-        resp->body = fault->body;
-        RejectLocked(Emulator::kOAuthServer, grant, fault->status, "", false);
-        return;
-      case Fault::Kind::kDropBeforeExecute:
-        resp->drop_connection = true;
-        RejectLocked(Emulator::kOAuthServer, grant, 0, "DROPPED_BEFORE_EXECUTE", false);
-        return;
-      case Fault::Kind::kDropAfterExecute:
-        drop_after = true;
-        break;
-      case Fault::Kind::kDelay:
-        resp->delay += fault->delay;
-        break;
-    }
-  }
+  if (ApplyFaultLocked(Emulator::kOAuthServer, grant, resp, &drop_after)) return;
   TokenAnswer(params, grant, now, resp);
   if (drop_after) {
     resp->drop_connection = true;
@@ -849,6 +804,36 @@ int EmulatorImpl::PendingFaults() const {
   int n = 0;
   for (const auto& [portal, f] : faults_) n += f.count;
   return n;
+}
+
+bool EmulatorImpl::ApplyFaultLocked(int portal, const std::string& method,
+                                    HttpServerResponse* resp, bool* drop_after) {
+  std::optional<Fault> fault = TakeFaultLocked(portal, method, /*in_batch=*/false);
+  if (!fault.has_value()) return false;
+  if (portal != Emulator::kOAuthServer) ++stats_.portals[portal].faults;
+  switch (fault->kind) {
+    case Fault::Kind::kJsonError:
+      ErrorAnswer(resp, fault->status, fault->error, fault->error_description);
+      RejectLocked(portal, method, fault->status, fault->error, false);
+      return true;
+    case Fault::Kind::kRawBody:
+      resp->status = fault->status;
+      resp->headers = {{"Content-Type", "text/html; charset=utf-8"}};
+      resp->body = fault->body;
+      RejectLocked(portal, method, fault->status, "", false);
+      return true;
+    case Fault::Kind::kDropBeforeExecute:
+      resp->drop_connection = true;
+      RejectLocked(portal, method, 0, "DROPPED_BEFORE_EXECUTE", false);
+      return true;
+    case Fault::Kind::kDropAfterExecute:
+      *drop_after = true;
+      return false;
+    case Fault::Kind::kDelay:
+      resp->delay += fault->delay;
+      return false;
+  }
+  return false;
 }
 
 std::optional<Fault> EmulatorImpl::TakeFaultLocked(int portal, const std::string& method,

@@ -27,6 +27,19 @@
 // or after executing, slow answer), and read counters (Stats(), also served at
 // GET /emulator/stats on every portal port).
 //
+// Typical use:
+//   b24::testing::FakeClock clock;
+//   b24::testing::Emulator emu(clock, {.apps = {{"local.app.1", "secret"}}});
+//   ASSERT_TRUE(emu.Start().ok());
+//   b24::testing::PortalOptions o;
+//   o.seed.deals = 1'000'000;
+//   o.webhooks = {{1, "code"}};
+//   auto portal = emu.AddPortal(o);                  // portal->WebhookUrl(1, "code")
+//   auto inst = emu.Install(portal->id, "local.app.1");  // tokens for OAuth calls
+//   emu.InjectFault(portal->id, b24::testing::Fault::Html(502));
+//   clock.Advance(absl::Seconds(1));                 // drains the leaky bucket
+//   EXPECT_EQ(emu.Stats().portals[portal->id].requests_by_method["crm.deal.list"], 3);
+//
 // Thread-safety: all methods are thread-safe; requests are served concurrently
 // on connection threads. State is guarded by one mutex that is never held while
 // sleeping, so a slow or dropped answer does not stall other requests.
