@@ -223,14 +223,28 @@ std::vector<BatchCommandResult> BatchRunner::ParseBatchResult(const Json& result
 
 std::vector<exec::OperatingSample> BatchRunner::OperatingSamples(const Json& result,
                                                                  const std::vector<BatchCommand>& commands) {
-  std::vector<exec::OperatingSample> samples;
+  // One sample per method: its latest operating figure and the server time all
+  // its commands of this request cost together (what one more such request
+  // will cost). A command refused with OPERATION_TIME_LIMIT carries no time:
+  // it says the method is over its budget.
+  std::map<std::string, exec::OperatingSample> by_method;
   const Json* times = result.is_object() && result.contains("result_time") ? &result["result_time"] : nullptr;
-  if (!times) return samples;
+  const Json* errors = result.is_object() && result.contains("result_error") ? &result["result_error"] : nullptr;
   for (const BatchCommand& c : commands) {
-    if (const Json* t = Lookup(*times, c.key)) {
+    exec::OperatingSample& s = by_method[c.method];
+    s.method = c.method;
+    if (const Json* t = times ? Lookup(*times, c.key) : nullptr) {
       TimeInfo ti = TimeInfo::FromJson(*t);
-      samples.push_back({c.method, ti.operating, ti.operating_reset_at, ti.processing});
+      s.operating = std::max(s.operating, ti.operating);
+      s.reset_at = std::max(s.reset_at, ti.operating_reset_at);
+      s.cost += ti.processing;
+    } else if (const Json* e = errors ? Lookup(*errors, c.key) : nullptr) {
+      if (e->is_object() && e->value("error", "") == "OPERATION_TIME_LIMIT") s.operating = 1e9;
     }
+  }
+  std::vector<exec::OperatingSample> samples;
+  for (auto& [method, s] : by_method) {
+    if (s.operating > 0 || s.cost > 0 || s.reset_at > 0) samples.push_back(s);
   }
   return samples;
 }

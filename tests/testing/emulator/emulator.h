@@ -194,8 +194,9 @@ struct Fault {
 
 struct PortalStats {
   int64_t http_requests = 0;  // every HTTP request to any host of the portal
-  // Calls addressed to a known method, whatever their outcome; batch counts as
-  // "batch" and each of its sub-commands under its own method.
+  // Calls of a known method that reached the REST layer (not answered by a
+  // redirect or an injected fault), whatever their outcome (503, 401, 429, ...);
+  // batch counts as "batch" and each of its sub-commands under its own method.
   std::map<std::string, int64_t> requests_by_method;
   // Calls whose method handler actually ran (so state may have changed).
   std::map<std::string, int64_t> executed_by_method;
