@@ -14,6 +14,18 @@ namespace v1 = bitrix24::v1;
 using google::protobuf::util::JsonStringToMessage;
 using google::protobuf::util::MessageToJsonString;
 
+namespace {
+
+absl::StatusOr<std::string> ToJson(const google::protobuf::Message& message) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  if (!MessageToJsonString(message, &out, options).ok()) return absl::InternalError("cannot print the response");
+  return out;
+}
+
+}  // namespace
+
 v1::PortalRef ParsePortal(const std::string& text) {
   v1::PortalRef ref;
   static const std::regex member("^[0-9a-fA-F]{32}$");
@@ -76,11 +88,7 @@ absl::StatusOr<std::string> Client::Call(const v1::PortalRef& portal, const std:
   v1::CallResponse response;
   grpc::Status status = stub_->Call(&ctx, request, &response);
   if (!status.ok()) return FromGrpc(status);
-  std::string out;
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  if (!MessageToJsonString(response, &out, options).ok()) return absl::InternalError("cannot print the response");
-  return out;
+  return ToJson(response);
 }
 
 absl::StatusOr<std::string> Client::Batch(const v1::PortalRef& portal, const std::string& commands_json, bool halt) {
@@ -97,11 +105,7 @@ absl::StatusOr<std::string> Client::Batch(const v1::PortalRef& portal, const std
   v1::BatchResponse response;
   grpc::Status status = stub_->Batch(&ctx, request, &response);
   if (!status.ok()) return FromGrpc(status);
-  std::string out;
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  if (!MessageToJsonString(response, &out, options).ok()) return absl::InternalError("cannot print the response");
-  return out;
+  return ToJson(response);
 }
 
 absl::StatusOr<int64_t> Client::GetAll(const v1::PortalRef& portal, const std::string& method,

@@ -30,15 +30,6 @@ void Logger::Log(LogLevel level, absl::string_view message) {
   *out_ << line << std::flush;
 }
 
-bool IsSecretKey(absl::string_view key) {
-  std::string k = absl::AsciiStrToLower(key);
-  for (absl::string_view s : {"auth", "access_token", "refresh_token", "client_secret", "application_token",
-                              "auth_id", "refresh_id", "password", "code", "secret", "token", "ap"}) {
-    if (k == s) return true;
-  }
-  return absl::StrContains(k, "token") || absl::StrContains(k, "secret") || absl::StrContains(k, "password");
-}
-
 namespace {
 const std::string kSecretNames =
     "auth|access_token|refresh_token|client_secret|application_token|AUTH_ID|REFRESH_ID|password|"

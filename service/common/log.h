@@ -50,7 +50,5 @@ std::string RedactUrl(absl::string_view url);
 // client_secret, application_token, AUTH_ID, REFRESH_ID, password, ...) in a
 // JSON or form-encoded text with "***"; truncates to `max_len` characters.
 std::string RedactBody(absl::string_view body, size_t max_len = 2048);
-// True for key names that hold secrets.
-bool IsSecretKey(absl::string_view key);
 
 }  // namespace b24

@@ -190,17 +190,6 @@ std::vector<BatchCommandResult> BatchRunner::ParseBatchResult(const Json& result
   for (const std::string& key : keys) {
     BatchCommandResult r;
     r.key = key;
-    auto as_int = [](const Json* j) -> std::optional<int64_t> {
-      if (!j) return std::nullopt;
-      if (j->is_number()) return j->get<int64_t>();
-      if (j->is_string()) {
-        try {
-          return std::stoll(j->get<std::string>());
-        } catch (...) {
-        }
-      }
-      return std::nullopt;
-    };
     if (const Json* e = Lookup(errors, key)) {
       r.state = BatchCommandResult::State::kError;
       if (e->is_object()) {
@@ -213,8 +202,8 @@ std::vector<BatchCommandResult> BatchRunner::ParseBatchResult(const Json& result
       r.state = BatchCommandResult::State::kOk;
       r.result = *v;
     }
-    r.total = as_int(Lookup(totals, key));
-    r.next = as_int(Lookup(nexts, key));
+    r.total = JsonInt(Lookup(totals, key));
+    r.next = JsonInt(Lookup(nexts, key));
     if (const Json* t = Lookup(times, key)) r.time = TimeInfo::FromJson(*t);
     out.push_back(std::move(r));
   }

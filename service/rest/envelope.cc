@@ -2,6 +2,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "service/common/status.h"
 
@@ -130,6 +131,15 @@ std::string PortalErrorCode(const absl::Status& status) {
   return d && d->domain == kDomainPortal ? d->reason : "";
 }
 
+std::optional<int64_t> JsonInt(const Json* value) {
+  if (!value) return std::nullopt;
+  if (value->is_number_integer()) return value->get<int64_t>();
+  if (value->is_number()) return static_cast<int64_t>(value->get<double>());
+  int64_t v;
+  if (value->is_string() && absl::SimpleAtoi(value->get<std::string>(), &v)) return v;
+  return std::nullopt;
+}
+
 ErrorClass Classify(const absl::Status& status) {
   std::string code = PortalErrorCode(status);
   if (code == "QUERY_LIMIT_EXCEEDED") return ErrorClass::kRateLimited;
@@ -180,20 +190,9 @@ absl::StatusOr<Envelope> ParseEnvelope(const http::HttpResponse& response, const
   if (res == body.end()) return upstream("UPSTREAM_BAD_RESPONSE", "a JSON body without `result`");
   Envelope env;
   env.result = std::move(*res);
-  auto int_field = [&](const char* k) -> std::optional<int64_t> {
-    auto it = body.find(k);
-    if (it == body.end()) return std::nullopt;
-    if (it->is_number()) return it->get<int64_t>();
-    if (it->is_string()) {
-      try {
-        return std::stoll(it->get<std::string>());
-      } catch (...) {
-      }
-    }
-    return std::nullopt;
-  };
-  env.total = int_field("total");
-  env.next = int_field("next");
+  auto field = [&](const char* k) { return body.contains(k) ? &body[k] : nullptr; };
+  env.total = JsonInt(field("total"));
+  env.next = JsonInt(field("next"));
   if (auto t = body.find("time"); t != body.end()) env.time = TimeInfo::FromJson(*t);
   return env;
 }

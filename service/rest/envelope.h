@@ -57,6 +57,9 @@ absl::Status PortalError(const std::string& code, const std::string& description
 // Decodes a complete HTTP response of `method` (redirects are handled by the caller).
 absl::StatusOr<Envelope> ParseEnvelope(const http::HttpResponse& response, const std::string& method);
 
+// An integer from a JSON number or a numeric string (PHP sends both), or nullopt.
+std::optional<int64_t> JsonInt(const Json* value);
+
 // The Bitrix24 error code carried by `status`, or "".
 std::string PortalErrorCode(const absl::Status& status);
 

@@ -19,15 +19,9 @@ absl::Status Invalid(absl::string_view message) {
 }
 
 bool ToInt(const Json& v, int64_t* out) {
-  if (v.is_number_integer()) {
-    *out = v.get<int64_t>();
-    return true;
-  }
-  if (v.is_number()) {
-    *out = static_cast<int64_t>(v.get<double>());
-    return true;
-  }
-  return v.is_string() && absl::SimpleAtoi(v.get<std::string>(), out);
+  std::optional<int64_t> i = JsonInt(&v);
+  if (i) *out = *i;
+  return i.has_value();
 }
 
 }  // namespace
