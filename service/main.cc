@@ -104,6 +104,7 @@ int Run(const b24::Config& config, const std::map<std::string, std::string>& env
   b24::auth::OAuthOptions oo;
   oo.token_url = config.oauth_server;
   oo.refresh_ahead = config.refresh_ahead;
+  oo.lease = config.refresh_lease;
   oo.owner = LeaseOwner();
   b24::auth::OAuthManager oauth(**store, *transport, policy, clock, log, oo);
   b24::auth::Installer installer(oauth, rest, clock);

@@ -61,6 +61,7 @@ struct Config {
   // OAuth.
   std::string oauth_server = "https://oauth.bitrix.info/oauth/token/";
   absl::Duration refresh_ahead = absl::Minutes(5);
+  absl::Duration refresh_lease = absl::Seconds(30);
   // Token store.
   std::string store = "sqlite3://db=bitrix24-service.db";
   int store_pool_size = 4;

@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 
 #include "client-sdk/cpp/client.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "tests/testing/emulator/emulator.h"
 #include "tests/testing/service_process.h"
 
@@ -143,6 +145,48 @@ TEST_F(ServiceE2eTest, B24ctlCallsThroughTheService) {
   auto bad = testing::RunProgram(B24CTL_BINARY, {"--target=" + service_->target(), "call", "nosuch", "profile"});
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_NE(bad.err.find("NOT_FOUND"), std::string::npos) << bad.err;
+}
+
+TEST_F(ServiceE2eTest, ServesHealthAndReflection) {
+  auto channel = grpc::CreateChannel(service_->target(), grpc::InsecureChannelCredentials());
+  auto health = grpc::health::v1::Health::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  grpc::health::v1::HealthCheckRequest request;
+  grpc::health::v1::HealthCheckResponse response;
+  ASSERT_TRUE(health->Check(&ctx, request, &response).ok());
+  EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+
+  namespace refl = grpc::reflection::v1alpha;
+  auto reflection = refl::ServerReflection::NewStub(channel);
+  grpc::ClientContext rctx;
+  rctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  auto stream = reflection->ServerReflectionInfo(&rctx);
+  refl::ServerReflectionRequest list;
+  list.set_list_services("");
+  ASSERT_TRUE(stream->Write(list));
+  stream->WritesDone();
+  refl::ServerReflectionResponse listed;
+  ASSERT_TRUE(stream->Read(&listed));
+  std::vector<std::string> services;
+  for (const auto& s : listed.list_services_response().service()) services.push_back(s.name());
+  EXPECT_NE(std::find(services.begin(), services.end(), "bitrix24.v1.Bitrix24Service"), services.end());
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST(ServiceStartupTest, BadConfigurationStopsWithAClearMessage) {
+  auto typo = testing::RunProgram(B24_SERVICE_BINARY, {"--lissten=127.0.0.1:0"});
+  EXPECT_EQ(typo.exit_code, 2);
+  EXPECT_NE(typo.err.find("unknown configuration key 'lissten'"), std::string::npos) << typo.err;
+  auto webhook = testing::RunProgram(B24_SERVICE_BINARY,
+                                     {"--webhooks.crm=https://evil.example.com/rest/1/x/", "--listen=127.0.0.1:0",
+                                      "--store.url=sqlite3://db=" + ::testing::TempDir() + "/bad-config.db"});
+  EXPECT_EQ(webhook.exit_code, 2);
+  EXPECT_NE(webhook.err.find("webhooks.crm"), std::string::npos) << webhook.err;
+  auto store = testing::RunProgram(B24_SERVICE_BINARY,
+                                   {"--store.url=postgresql://host=127.0.0.1 port=1 dbname=x", "--listen=127.0.0.1:0"});
+  EXPECT_EQ(store.exit_code, 2);
+  EXPECT_NE(store.err.find("cannot open the token store"), std::string::npos) << store.err;
 }
 
 TEST_F(ServiceE2eTest, SigtermDrainsCallsInFlight) {

@@ -173,3 +173,37 @@ TEST(LimitsTest, AReadWhoseConnectionDroppedIsRetried) {
 
 }  // namespace
 }  // namespace b24::rest
+
+namespace b24::rest {
+namespace {
+
+TEST(RenameTest, ARenamedPortalIsFollowedWithTheSamePost) {
+  testing::Stack stack;
+  int id;
+  testing::PortalOptions po;
+  po.seed.deals = 5;
+  Portal portal = stack.AddWebhookPortal(po, &id);
+  auto moved = stack.emulator().RenamePortal(id);
+  ASSERT_TRUE(moved.ok());
+  std::string renamed_to;
+  stack.rest().SetRenameHook([&](const Portal&, const std::string& url) { renamed_to = url; });
+  std::optional<absl::StatusOr<Envelope>> out;
+  std::mutex mu;
+  stack.rest().Call(portal, "crm.deal.update", {{"id", 3}, {"fields", {{"TITLE", "moved"}}}}, absl::InfiniteFuture(),
+                    [&](absl::StatusOr<Envelope> env) {
+                      std::lock_guard<std::mutex> lock(mu);
+                      out = std::move(env);
+                    });
+  ASSERT_TRUE(stack.RunUntil([&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return out.has_value();
+  }));
+  ASSERT_TRUE(out->ok()) << out->status();
+  EXPECT_EQ(renamed_to, moved->WebhookUrl(1, "stackcode"));
+  auto stats = stack.emulator().Stats().portals[id];
+  EXPECT_EQ(stats.redirects, 1);
+  EXPECT_EQ(stats.executed_by_method["crm.deal.update"], 1);
+}
+
+}  // namespace
+}  // namespace b24::rest
