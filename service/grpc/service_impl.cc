@@ -138,15 +138,18 @@ class GetAllReactor final : public grpc::ServerWriteReactor<v1::GetAllResponse> 
   GetAllReactor(rest::RestClient& rest, const rest::Portal& portal, rest::ExportRequest request, absl::Time deadline,
                 v1::GetAllRequest::Format format)
       : format_(format), link_(std::make_shared<Link>()) {
-    link_->reactor = this;
     std::weak_ptr<Link> link = link_;
-    export_ = rest::ListExport::Start(rest, portal, std::move(request), deadline, [link] {
+    auto exporter = rest::ListExport::Start(rest, portal, std::move(request), deadline, [link] {
       if (auto l = link.lock()) {
         std::lock_guard<std::recursive_mutex> lock(l->mu);
         if (l->reactor) l->reactor->MaybeWrite();
       }
     });
+    // Only now may notifications reach this reactor (Start() can notify at
+    // once, e.g. for a finished cursor); MaybeWrite() picks up what they said.
     std::lock_guard<std::recursive_mutex> lock(link_->mu);
+    export_ = std::move(exporter);
+    link_->reactor = this;
     MaybeWrite();
   }
 

@@ -147,6 +147,85 @@ TEST_F(ServiceE2eTest, B24ctlCallsThroughTheService) {
   EXPECT_NE(bad.err.find("NOT_FOUND"), std::string::npos) << bad.err;
 }
 
+TEST_F(ServiceE2eTest, BatchRunsNamedCommandsInOrder) {
+  auto out = Client().Batch(Webhook(),
+                            R"([{"key": "z", "method": "crm.deal.get", "params": {"id": 5}},
+                                {"key": "a", "method": "crm.deal.get", "params": {"id": "$result[z][ID]"}},
+                                {"key": "missing", "method": "crm.deal.get", "params": {"id": 999999}}])",
+                            false);
+  ASSERT_TRUE(out.ok()) << out.status();
+  auto j = nlohmann::json::parse(*out);
+  ASSERT_EQ(j["results"].size(), 3u);
+  EXPECT_EQ(j["results"][0]["key"], "z");
+  EXPECT_EQ(j["results"][1]["result"]["ID"], "5");
+  EXPECT_FALSE(j["results"][2]["error"]["description"].get<std::string>().empty());
+  EXPECT_EQ(j["http_requests"], 1);
+}
+
+TEST_F(ServiceE2eTest, GetAllStreamsEveryItemAndResumesFromACursor) {
+  auto channel = grpc::CreateChannel(service_->target(), grpc::InsecureChannelCredentials());
+  auto stub = v1::Bitrix24Service::NewStub(channel);
+  testing::PortalOptions po;
+  po.seed.deals = 6'000;
+  po.webhooks.push_back({1, "bigcode"});
+  auto big = emulator_->AddPortal(po);
+  ASSERT_TRUE(big.ok());
+  auto run = [&](const std::string& cursor, v1::GetAllRequest::Format format, int64_t stop_after,
+                 std::vector<int64_t>* ids, std::string* last_cursor) {
+    v1::GetAllRequest request;
+    request.mutable_portal()->set_webhook_url(big->WebhookUrl(1, "bigcode"));
+    request.set_method("crm.deal.list");
+    request.set_format(format);
+    request.set_cursor(cursor);
+    request.set_max_parallel_ranges(1);
+    (*request.mutable_params()->mutable_fields())["select"].mutable_list_value()->add_values()->set_string_value("ID");
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    auto reader = stub->GetAll(&ctx, request);
+    v1::GetAllResponse msg;
+    while (reader->Read(&msg)) {
+      for (const auto& item : msg.items()) ids->push_back(std::stoll(item.fields().at("ID").string_value()));
+      for (const auto& item : msg.items_json()) ids->push_back(std::stoll(nlohmann::json::parse(item)["ID"].get<std::string>()));
+      if (!msg.cursor().empty()) *last_cursor = msg.cursor();
+      if (stop_after && static_cast<int64_t>(ids->size()) >= stop_after) {
+        ctx.TryCancel();
+        break;
+      }
+    }
+    return reader->Finish();
+  };
+  std::vector<int64_t> ids;
+  std::string cursor;
+  EXPECT_TRUE(run("", v1::GetAllRequest::FORMAT_STRUCT, 0, &ids, &cursor).ok());
+  ASSERT_EQ(ids.size(), 6'000u);
+  for (int64_t i = 0; i < 6'000; ++i) ASSERT_EQ(ids[i], i + 1);
+  // Interrupted after the first chunk (2,500 items), then resumed from its cursor.
+  std::vector<int64_t> first, rest;
+  std::string resume;
+  run("", v1::GetAllRequest::FORMAT_JSON, 1, &first, &resume);
+  ASSERT_EQ(first.size(), 2'500u);
+  EXPECT_TRUE(run(resume, v1::GetAllRequest::FORMAT_JSON, 0, &rest, &cursor).ok());
+  EXPECT_EQ(rest.size(), 3'500u);
+  first.insert(first.end(), rest.begin(), rest.end());
+  std::sort(first.begin(), first.end());
+  EXPECT_EQ(std::unique(first.begin(), first.end()) - first.begin(), 6'000);
+  // A cursor of a finished export ends at once.
+  std::vector<int64_t> none;
+  EXPECT_TRUE(run(cursor, v1::GetAllRequest::FORMAT_JSON, 0, &none, &resume).ok());
+  EXPECT_TRUE(none.empty());
+}
+
+TEST_F(ServiceE2eTest, GetAllRefusesWhatIsNotAnExportableList) {
+  std::vector<std::string> items;
+  auto start = Client().GetAll(Webhook(), "crm.deal.list", R"({"start": 100})", 0,
+                               [&](const std::string& item) { items.push_back(item); }, absl::Seconds(20));
+  EXPECT_EQ(start.status().code(), absl::StatusCode::kInvalidArgument) << start.status();
+  auto not_a_list = Client().GetAll(Webhook(), "profile", "", 0, [&](const std::string& item) { items.push_back(item); },
+                                    absl::Seconds(20));
+  EXPECT_EQ(not_a_list.status().code(), absl::StatusCode::kInvalidArgument) << not_a_list.status();
+  EXPECT_TRUE(items.empty());
+}
+
 TEST_F(ServiceE2eTest, ServesHealthAndReflection) {
   auto channel = grpc::CreateChannel(service_->target(), grpc::InsecureChannelCredentials());
   auto health = grpc::health::v1::Health::NewStub(channel);
