@@ -14,6 +14,7 @@ struct Executor::Task {
   JobDone done;
   int attempts = 0;        // sent so far
   int limit_retries = 0;   // repeats caused by limit errors
+  uint64_t tag = 0;        // fair-queueing order within the portal
   absl::Time not_before = absl::InfinitePast();
 };
 
@@ -25,7 +26,9 @@ struct Executor::Portal {
   int in_flight = 0;
   int success_streak = 0;
   absl::Time wake_at = absl::InfiniteFuture();  // armed timer
-  std::deque<std::shared_ptr<Task>> queue;
+  std::multimap<uint64_t, std::shared_ptr<Task>> queue;  // by fair tag
+  uint64_t virtual_time = 0;                          // tag of the last job dispatched
+  std::map<std::string, uint64_t> last_tag;           // per caller
   struct Method {
     double operating = 0;
     int64_t reset_at = 0;
@@ -75,7 +78,17 @@ void Executor::Submit(Job job, JobDone done) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     closed = closed_;
-    if (closed.ok()) PortalFor(host).queue.push_back(task);
+    if (closed.ok()) {
+      Portal& p = PortalFor(host);
+      uint64_t& last = p.last_tag[task->job.caller];
+      task->tag = last = std::max(last, p.virtual_time) + 1;
+      p.queue.emplace(task->tag, task);
+      if (p.last_tag.size() > 1000) {  // forget callers that have nothing queued
+        for (auto it = p.last_tag.begin(); it != p.last_tag.end();) {
+          it = it->second <= p.virtual_time ? p.last_tag.erase(it) : std::next(it);
+        }
+      }
+    }
   }
   if (!closed.ok()) {
     task->done(closed);
@@ -90,7 +103,7 @@ void Executor::CancelAll(absl::Status status) {
     std::lock_guard<std::mutex> lock(mu_);
     closed_ = status;
     for (auto& [host, p] : portals_) {
-      queued.insert(queued.end(), p->queue.begin(), p->queue.end());
+      for (auto& [tag, t] : p->queue) queued.push_back(t);
       p->queue.clear();
     }
   }
@@ -117,7 +130,7 @@ void Executor::Pump(const std::string& host) {
     const double capacity = std::max(1, p.limits.burst - options_.safety_margin);
     int ahead = 0;  // sendable tasks ahead of the one examined, for the deadline estimate
     for (auto it = p.queue.begin(); it != p.queue.end();) {
-      Task& t = **it;
+      Task& t = *it->second;
       absl::Time ready = t.not_before;
       std::string blocked_method;
       for (const std::string& m : t.job.gated_methods) {
@@ -141,7 +154,7 @@ void Executor::Pump(const std::string& host) {
                            absl::StrCat(t.job.method, " on ", host, " cannot be sent before the deadline: ", why))
             : GatewayError(absl::StatusCode::kResourceExhausted, "OPERATION_TIME_LIMIT",
                            absl::StrCat(t.job.method, " on ", host, " cannot be sent before the deadline: ", why));
-        to_fail.emplace_back(*it, s);
+        to_fail.emplace_back(it->second, s);
         it = p.queue.erase(it);
         continue;
       }
@@ -169,7 +182,8 @@ void Executor::Pump(const std::string& host) {
       auto& c = p.counters[t.job.method];
       c.requests++;
       if (t.attempts > 0) c.retries++;
-      to_send.push_back(*it);
+      p.virtual_time = std::max(p.virtual_time, t.tag);
+      to_send.push_back(it->second);
       it = p.queue.erase(it);
       ++ahead;
     }
@@ -242,7 +256,7 @@ void Executor::OnResult(std::shared_ptr<Task> task, absl::StatusOr<http::HttpRes
         return;
       }
       task->not_before = when;
-      p.queue.push_front(task);  // keep its place
+      p.queue.emplace(task->tag, task);  // keeps its place
     };
     switch (v.outcome) {
       case Outcome::kSuccess:

@@ -7,8 +7,11 @@
 //   - an operating-time tracker per method, fed by `time.operating` and
 //     `operating_reset_at` of every response (and of every batch command): a
 //     method whose budget is spent waits for its reset instead of polling;
-//   - an in-flight cap and a FIFO queue (other portals have their own queues,
-//     so a flood on one portal never delays another);
+//   - an in-flight cap and a queue served fairly across callers (start-time
+//     fair queueing: each caller's next job is tagged after its previous one,
+//     so a caller with a thousand queued jobs delays another caller's single
+//     job by at most one); other portals have their own queues, so a flood on
+//     one portal never delays another;
 //   - adaptive pacing: a QUERY_LIMIT_EXCEEDED that still arrives (other apps
 //     share the bucket) empties our estimate and slows the drain; successes
 //     bring it back.
@@ -66,6 +69,7 @@ struct Verdict {
 
 struct Job {
   std::string portal;   // bucket key: the portal host
+  std::string caller;   // fairness key (e.g. the gRPC peer); "" = anonymous
   std::string method;   // REST method (for a batch: "batch"; its commands' methods in `gated_methods`)
   std::vector<std::string> gated_methods;  // methods whose operating budget must allow this request
   bool idempotent = true;

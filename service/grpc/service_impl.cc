@@ -34,18 +34,25 @@ Bitrix24ServiceImpl::Bitrix24ServiceImpl(rest::RestClient& rest, auth::PortalDir
                                          Logger& log)
     : rest_(rest), batch_(rest), portals_(portals), oauth_(oauth), installer_(installer), clock_(clock), log_(log) {}
 
-absl::StatusOr<rest::Portal> Bitrix24ServiceImpl::Resolve(const v1::PortalRef& ref) {
+absl::StatusOr<rest::Portal> Bitrix24ServiceImpl::Resolve(grpc::CallbackServerContext* ctx,
+                                                          const v1::PortalRef& ref) {
+  absl::StatusOr<rest::Portal> portal;
   switch (ref.portal_case()) {
     case v1::PortalRef::kMemberId:
-      return portals_.ByMemberId(ref.member_id());
+      portal = portals_.ByMemberId(ref.member_id());
+      break;
     case v1::PortalRef::kWebhookUrl:
-      return portals_.ByWebhookUrl(ref.webhook_url());
+      portal = portals_.ByWebhookUrl(ref.webhook_url());
+      break;
     case v1::PortalRef::kName:
-      return portals_.ByName(ref.name());
+      portal = portals_.ByName(ref.name());
+      break;
     default:
       return GatewayError(absl::StatusCode::kInvalidArgument, "MISSING_PORTAL",
                           "the request names no portal: set portal.member_id, portal.webhook_url or portal.name");
   }
+  if (portal.ok()) portal->caller = ctx->peer();
+  return portal;
 }
 
 absl::Time Bitrix24ServiceImpl::Deadline(grpc::CallbackServerContext* ctx) {
@@ -57,7 +64,7 @@ absl::Time Bitrix24ServiceImpl::Deadline(grpc::CallbackServerContext* ctx) {
 
 grpc::ServerUnaryReactor* Bitrix24ServiceImpl::Call(grpc::CallbackServerContext* ctx, const v1::CallRequest* request,
                                                     v1::CallResponse* response) {
-  absl::StatusOr<rest::Portal> portal = Resolve(request->portal());
+  absl::StatusOr<rest::Portal> portal = Resolve(ctx, request->portal());
   if (!portal.ok()) return FinishNow(ctx, portal.status());
   absl::StatusOr<nlohmann::ordered_json> params = StructToJson(request->params());
   if (!params.ok()) return FinishNow(ctx, params.status());
@@ -82,7 +89,7 @@ grpc::ServerUnaryReactor* Bitrix24ServiceImpl::Call(grpc::CallbackServerContext*
 
 grpc::ServerUnaryReactor* Bitrix24ServiceImpl::Batch(grpc::CallbackServerContext* ctx,
                                                      const v1::BatchRequest* request, v1::BatchResponse* response) {
-  absl::StatusOr<rest::Portal> portal = Resolve(request->portal());
+  absl::StatusOr<rest::Portal> portal = Resolve(ctx, request->portal());
   if (!portal.ok()) return FinishNow(ctx, portal.status());
   std::vector<rest::BatchCommand> commands;
   for (const v1::BatchCommand& c : request->commands()) {
@@ -277,7 +284,7 @@ class FailedStream final : public grpc::ServerWriteReactor<v1::GetAllResponse> {
 
 grpc::ServerWriteReactor<v1::GetAllResponse>* Bitrix24ServiceImpl::GetAll(grpc::CallbackServerContext* ctx,
                                                                           const v1::GetAllRequest* request) {
-  absl::StatusOr<rest::Portal> portal = Resolve(request->portal());
+  absl::StatusOr<rest::Portal> portal = Resolve(ctx, request->portal());
   if (!portal.ok()) return new FailedStream(portal.status());
   absl::StatusOr<nlohmann::ordered_json> params = StructToJson(request->params());
   if (!params.ok()) return new FailedStream(params.status());

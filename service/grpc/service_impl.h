@@ -44,7 +44,7 @@ class Bitrix24ServiceImpl final : public bitrix24::v1::Bitrix24Service::Callback
                                          bitrix24::v1::RemovePortalResponse* response) override;
 
  private:
-  absl::StatusOr<rest::Portal> Resolve(const bitrix24::v1::PortalRef& ref);
+  absl::StatusOr<rest::Portal> Resolve(grpc::CallbackServerContext* ctx, const bitrix24::v1::PortalRef& ref);
   absl::Time Deadline(grpc::CallbackServerContext* ctx);
 
   rest::RestClient& rest_;

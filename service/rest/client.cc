@@ -69,6 +69,7 @@ void RestClient::Attempt(const Portal& portal, const std::string& method, std::s
 
   exec::Job job;
   job.portal = portal.host;
+  job.caller = portal.caller;
   job.method = method;
   job.gated_methods = options.gated_methods;
   job.idempotent = options.idempotent;

@@ -32,6 +32,9 @@ struct Portal {
   std::string base_url;  // ends with '/'; method names are appended
   std::string host;      // host[:port]; the executor's key for limits
   std::shared_ptr<TokenProvider> tokens;  // null for webhooks
+  // Who the requests are made for (the gRPC peer): the executor serves the
+  // callers of one portal fairly. Not part of the portal's identity.
+  std::string caller;
 };
 
 // True when `method` only reads (…get, …list, …fields, profile, app.info, …):

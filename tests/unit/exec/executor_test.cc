@@ -59,9 +59,11 @@ class ExecutorTest : public ::testing::Test {
 
   // Submits a job and records its final status in `results_[id]`.
   void Submit(int id, const std::string& portal = "p.bitrix24.com", const std::string& method = "crm.deal.list",
-              bool idempotent = true, absl::Duration deadline = absl::InfiniteDuration()) {
+              bool idempotent = true, absl::Duration deadline = absl::InfiniteDuration(),
+              const std::string& caller = "") {
     Job job;
     job.portal = portal;
+    job.caller = caller;
     job.method = method;
     job.idempotent = idempotent;
     job.deadline = deadline == absl::InfiniteDuration() ? absl::InfiniteFuture() : clock_.Now() + deadline;
@@ -132,6 +134,22 @@ TEST_F(ExecutorTest, AFloodOnOnePortalDoesNotDelayAnother) {
   Submit(1000, "quiet.bitrix24.com");
   auto sent = transport_.sent();
   EXPECT_NE(sent.back().url.find("quiet.bitrix24.com"), std::string::npos);
+}
+
+TEST_F(ExecutorTest, CallersOfOnePortalAreServedFairly) {
+  ExecutorOptions o;
+  o.max_in_flight_per_portal = 1;
+  Make(o);
+  for (int i = 0; i < 100; ++i) Submit(i, "p.bitrix24.com", "crm.deal.list", true, absl::InfiniteDuration(), "flood");
+  Submit(1000, "p.bitrix24.com", "crm.deal.get", true, absl::InfiniteDuration(), "single");
+  // The flood's first job is in flight; the single job goes out after at most one more of the flood's.
+  ASSERT_TRUE(transport_.Complete(FakeTransport::Json(200, "")));
+  ASSERT_TRUE(transport_.Complete(FakeTransport::Json(200, "")));
+  auto sent = transport_.sent();
+  ASSERT_EQ(sent.size(), 3u);
+  EXPECT_TRUE(sent[1].url.find("crm.deal.get") != std::string::npos ||
+              sent[2].url.find("crm.deal.get") != std::string::npos)
+      << "the single job waited behind the flood";
 }
 
 TEST_F(ExecutorTest, CapsRequestsInFlightPerPortal) {
