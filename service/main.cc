@@ -95,7 +95,8 @@ int Run(const b24::Config& config, const std::map<std::string, std::string>& env
   b24::exec::Executor executor(*transport, clock, log, eo);
 
   b24::http::HostPolicy policy(config.allowed_hosts, config.allow_http, config.allow_loopback);
-  b24::rest::RestClient rest(executor, policy, clock, log, {config.request_timeout});
+  b24::rest::RestClient rest(executor, policy, clock, log,
+                             {config.request_timeout, /*max_redirects=*/3, config.detect_plan});
   absl::StatusOr<std::unique_ptr<b24::storage::TokenStore>> store = OpenStore(config, env, clock, log);
   if (!store.ok()) {
     log.Error(absl::StrCat("cannot open the token store: ", store.status().message()));

@@ -71,6 +71,7 @@ struct Config {
   double rate_drain_per_second = 2;
   int rate_burst = 50;
   std::map<std::string, std::string> portal_plans;  // domain → "standard"|"enterprise"
+  bool detect_plan = true;
   int max_in_flight_per_portal = 8;
   double operating_limit_seconds = 480;
   bool handle_query_limit_exceeded = true;

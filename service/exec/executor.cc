@@ -352,6 +352,18 @@ std::map<std::string, std::map<std::string, MethodCounters>> Executor::Counters(
   return out;
 }
 
+void Executor::SetDetectedPlan(const std::string& portal, const std::string& plan) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (options_.plans.count(portal)) return;  // configured plans win
+  Portal& p = PortalFor(portal);
+  PortalLimits limits = plan == "enterprise" ? options_.enterprise : options_.standard;
+  if (limits.drain_per_second == p.limits.drain_per_second && limits.burst == p.limits.burst) return;
+  p.drain = p.drain / p.limits.drain_per_second * limits.drain_per_second;  // keep any adaptive slow-down
+  p.limits = limits;
+  log_.Info(absl::StrCat("portal ", portal, " is on the ", plan, " plan: ", limits.drain_per_second, " requests/s, burst ",
+                         limits.burst));
+}
+
 double Executor::EffectiveDrain(const std::string& portal) {
   std::lock_guard<std::mutex> lock(mu_);
   return PortalFor(portal).drain;

@@ -125,6 +125,10 @@ class Executor {
 
   // Snapshot of counters: portal → method → counters.
   std::map<std::string, std::map<std::string, MethodCounters>> Counters();
+  // Sets a portal's plan ("standard" / "enterprise") unless the configuration
+  // named one; e.g. from app.info's LICENSE_FAMILY.
+  void SetDetectedPlan(const std::string& portal, const std::string& plan);
+
   // Current effective drain rate of a portal (after adaptive slow-down).
   double EffectiveDrain(const std::string& portal);
   // Jobs queued or in flight (all portals).

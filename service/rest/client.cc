@@ -44,6 +44,7 @@ void RestClient::CallWith(const Portal& portal, const std::string& method, const
     return;
   }
   auto body = std::make_shared<const std::string>(params.is_null() ? "{}" : params.dump());
+  if (options_.detect_plan && portal.tokens && method != "app.info") DetectPlan(portal);
   if (!portal.tokens) {
     Attempt(portal, method, std::move(body), deadline, std::move(options), "", false, std::move(done));
     return;
@@ -56,6 +57,19 @@ void RestClient::CallWith(const Portal& portal, const std::string& method, const
     }
     Attempt(portal, method, std::move(body), deadline, std::move(options), *std::move(token), false, std::move(done));
   });
+}
+
+void RestClient::DetectPlan(const Portal& portal) {
+  {
+    std::lock_guard<std::mutex> lock(plans_mu_);
+    if (!plans_asked_.insert(portal.host).second) return;
+  }
+  CallWith(portal, "app.info", Json::object(), clock_.Now() + options_.request_timeout, Options{},
+           [this, host = portal.host](absl::StatusOr<Envelope> env) {
+             if (!env.ok() || !env->result.is_object()) return;  // keep the standard plan
+             std::string family = env->result.value("LICENSE_FAMILY", "");
+             executor_.SetDetectedPlan(host, family == "ent" ? "enterprise" : "standard");
+           });
 }
 
 void RestClient::Attempt(const Portal& portal, const std::string& method, std::shared_ptr<const std::string> body,

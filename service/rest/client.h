@@ -13,6 +13,8 @@
 #pragma once
 
 #include <functional>
+#include <mutex>
+#include <set>
 #include <string>
 
 #include "absl/time/time.h"
@@ -28,6 +30,9 @@ namespace b24::rest {
 struct RestClientOptions {
   absl::Duration request_timeout = absl::Seconds(70);
   int max_redirects = 3;
+  // Ask app.info once per OAuth portal for its plan (LICENSE_FAMILY "ent" =
+  // enterprise: 5 requests/s, burst 250) and tell the executor.
+  bool detect_plan = false;
 };
 
 class RestClient {
@@ -61,8 +66,12 @@ class RestClient {
   void Attempt(const Portal& portal, const std::string& method, std::shared_ptr<const std::string> body,
                absl::Time deadline, Options options, std::string token, bool refreshed, CallDone done);
 
+  void DetectPlan(const Portal& portal);
+
   exec::Executor& executor_;
   const http::HostPolicy& policy_;
+  std::mutex plans_mu_;
+  std::set<std::string> plans_asked_;  // portal hosts whose plan was asked for
   Clock& clock_;
   Logger& log_;
   RestClientOptions options_;

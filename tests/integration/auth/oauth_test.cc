@@ -160,6 +160,28 @@ TEST_F(OAuthTest, ARejectedRefreshMarksThePortalForReinstallAndKeepsTheRow) {
   for (const auto& s : CallMany(3)) EXPECT_TRUE(s.ok()) << s;
 }
 
+TEST_F(OAuthTest, AnEnterprisePlanIsDetectedFromAppInfo) {
+  stack_.emulator().ConfigurePortal(portal_.id, [](testing::PortalOptions& o) { o.license_family = "ent"; });
+  Install();
+  rest::RestClientOptions ro;
+  ro.detect_plan = true;
+  rest::RestClient detecting(stack_.executor(), stack_.policy(), stack_.clock(), stack_.logger(), ro);
+  auto portal = oauth_->Find(member_id_);
+  ASSERT_TRUE(portal.ok());
+  EXPECT_EQ(stack_.executor().EffectiveDrain(portal->host), 2.0);
+  std::atomic<int> done{0};
+  for (int i = 0; i < 3; ++i) {
+    detecting.Call(*portal, "crm.deal.get", {{"id", 1}}, absl::InfiniteFuture(),
+                   [&](absl::StatusOr<rest::Envelope> env) {
+                     EXPECT_TRUE(env.ok()) << env.status();
+                     ++done;
+                   });
+  }
+  ASSERT_TRUE(stack_.RunUntil([&] { return done == 3 && stack_.executor().InFlight() == 0; }));
+  EXPECT_EQ(stack_.executor().EffectiveDrain(portal->host), 5.0);
+  EXPECT_EQ(stack_.emulator().Stats().portals[portal_.id].requests_by_method["app.info"], 2);  // install + once
+}
+
 TEST_F(OAuthTest, SecretsNeverReachTheLog) {
   Install();
   stack_.emulator().ExpireAccessTokens(portal_.id);
