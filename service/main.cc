@@ -185,6 +185,12 @@ int Run(const b24::Config& config, const std::map<std::string, std::string>& env
     }
   }
   shutdown.join();
+  // Work no RPC waits for any more (a cancelled export's last request, a plan
+  // probe, a refresh poll) must not call into what is destroyed next: stop
+  // the queue, the transfers and the timers first, in that order.
+  executor.CancelAll(absl::UnavailableError("bitrix24-service is shutting down"));
+  transport->Shutdown();
+  clock.Stop();
   log.Info("stopped");
   return 0;
 }

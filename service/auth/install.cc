@@ -106,9 +106,21 @@ void Installer::Install(const InstallInput& input, absl::Time deadline,
   rest_.Call(probe, "app.info", rest::Json::object(), deadline,
              [this, rec, ui, done = std::move(done)](absl::StatusOr<rest::Envelope> env) {
                if (!env.ok()) return done(env.status());
-               if (absl::Status s = oauth_.store().Upsert(*rec); !s.ok()) return done(s);
-               oauth_.Forget(rec->member_id);
-               done(InstallOutput{rec->member_id, rec->domain, ui ? kFinishHtml : ""});
+               // Database work runs on the store's worker, not the transport thread.
+               oauth_.worker().Post([this, rec, ui, done = std::move(done)] {
+                 // A payload is verified only against the portal it names: it
+                 // must not take over another portal's member_id.
+                 absl::StatusOr<storage::PortalRecord> existing = oauth_.store().Get(rec->member_id);
+                 if (existing.ok() && existing->domain != rec->domain) {
+                   return done(GatewayError(
+                       absl::StatusCode::kPermissionDenied, "MEMBER_ID_TAKEN",
+                       absl::StrCat("member_id ", rec->member_id, " is installed on ", existing->domain, ", not ",
+                                    rec->domain, "; remove it first (RemovePortal) if the portal really moved")));
+                 }
+                 if (absl::Status s = oauth_.store().Upsert(*rec); !s.ok()) return done(s);
+                 oauth_.Forget(rec->member_id);
+                 done(InstallOutput{rec->member_id, rec->domain, ui ? kFinishHtml : ""});
+               });
              });
 }
 

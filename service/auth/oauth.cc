@@ -5,6 +5,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "service/common/status.h"
+#include "service/rest/envelope.h"
 #include "service/rest/query.h"
 
 namespace b24::auth {
@@ -38,7 +39,7 @@ absl::StatusOr<storage::TokenUpdate> ParseTokenResponse(const http::HttpResponse
   }
   if (body.contains("error")) {  // wrong_client comes with HTTP 200
     std::string code = body["error"].is_string() ? body["error"].get<std::string>() : body["error"].dump();
-    std::string description = body.value("error_description", "");
+    std::string description = rest::JsonString(body, "error_description");
     absl::StatusCode grpc_code = IsReinstallError(code) ? absl::StatusCode::kFailedPrecondition
                                  : response.status >= 500 ? absl::StatusCode::kUnavailable
                                                           : absl::StatusCode::kFailedPrecondition;
@@ -46,7 +47,8 @@ absl::StatusOr<storage::TokenUpdate> ParseTokenResponse(const http::HttpResponse
                            {code, std::string(kDomainPortal),
                             {{"error_description", description}, {"http_status", absl::StrCat(response.status)}}});
   }
-  if (response.status != 200 || !body.contains("access_token") || !body.contains("refresh_token")) {
+  if (response.status != 200 || rest::JsonString(body, "access_token").empty() ||
+      rest::JsonString(body, "refresh_token").empty()) {
     return ErrorWithDetail(absl::StatusCode::kUnavailable,
                            absl::StrCat("OAuth server answered HTTP ", response.status, " without tokens"),
                            {"OAUTH_BAD_RESPONSE", std::string(kDomainGateway),
@@ -61,12 +63,12 @@ absl::StatusOr<storage::TokenUpdate> ParseTokenResponse(const http::HttpResponse
     return fallback;
   };
   storage::TokenUpdate u;
-  u.access_token = body.value("access_token", "");
-  u.refresh_token = body.value("refresh_token", "");
+  u.access_token = rest::JsonString(body, "access_token");
+  u.refresh_token = rest::JsonString(body, "refresh_token");
   u.expires_in = num("expires_in", 3600);
   u.expires_at = num("expires", absl::ToUnixSeconds(now) + u.expires_in);
-  u.server_endpoint = body.value("server_endpoint", "");
-  u.client_endpoint = body.value("client_endpoint", "");
+  u.server_endpoint = rest::JsonString(body, "server_endpoint");
+  u.client_endpoint = rest::JsonString(body, "client_endpoint");
   return u;
 }
 
@@ -115,7 +117,8 @@ class PortalTokens final : public rest::TokenProvider, public std::enable_shared
     stale_ = record_.access_token;
     started_ = m_.clock_.Now();
     lock.unlock();
-    Step();
+    auto self = shared_from_this();
+    m_.worker_.Post([self] { self->Step(); });
   }
 
   void Complete(absl::Status status, std::optional<storage::PortalRecord> fresh = std::nullopt) {
@@ -152,7 +155,7 @@ class PortalTokens final : public rest::TokenProvider, public std::enable_shared
                                                   " and has not finished it")));
       }
       auto self = shared_from_this();
-      m_.clock_.RunAfter(m_.options_.poll_interval, [self] { self->Step(); });
+      m_.clock_.RunAfter(m_.options_.poll_interval, [self] { self->m_.worker_.Post([self] { self->Step(); }); });
       return;
     }
     CallOAuthServer(*std::move(row));
@@ -180,7 +183,7 @@ class PortalTokens final : public rest::TokenProvider, public std::enable_shared
     m_.log_.Info(absl::StrCat("refreshing the access token of portal ", member_id_));
     auto self = shared_from_this();
     m_.transport_.Send(std::move(request), [self, row = std::move(row)](absl::StatusOr<http::HttpResponse> r) {
-      self->OnOAuthAnswer(row, std::move(r));
+      self->m_.worker_.Post([self, row, r = std::move(r)]() mutable { self->OnOAuthAnswer(row, std::move(r)); });
     });
   }
 
@@ -236,9 +239,16 @@ OAuthManager::OAuthManager(storage::TokenStore& store, http::Transport& transpor
 OAuthManager::~OAuthManager() = default;
 
 std::string OAuthManager::TokenUrl(const std::string& server_endpoint) const {
+  // The client secret goes to this URL: only Bitrix24's OAuth servers (or the
+  // configured one, or loopback when allowed for tests) are trusted with it,
+  // whatever an install payload claimed as its server_endpoint.
   absl::StatusOr<http::Url> u = http::ParseUrl(server_endpoint);
+  absl::StatusOr<http::Url> configured = http::ParseUrl(options_.token_url);
   if (server_endpoint.empty() || !u.ok()) return options_.token_url;
-  return u->Origin() + "/oauth/token/";
+  bool trusted = u->host == "oauth.bitrix.info" || u->host == "oauth.bitrix24.tech" ||
+                 (configured.ok() && u->host == configured->host) ||
+                 (http::HostPolicy::IsLoopback(u->host) && policy_.Check(*u).ok());
+  return trusted ? u->Origin() + "/oauth/token/" : options_.token_url;
 }
 
 void OAuthManager::Forget(const std::string& member_id) {

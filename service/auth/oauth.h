@@ -12,7 +12,9 @@
 //     writes the new pair with a compare-and-swap on the old refresh token;
 //   - on invalid_grant / invalid_client / wrong_client marks the row for
 //     reinstallation (the row is kept) and answers FAILED_PRECONDITION.
-// Store calls are short blocking database calls made on the calling thread.
+// Store calls run on the manager's Worker thread (never on transport or timer
+// threads); Find() reads the store on the calling thread only the first time a
+// portal is used.
 // Thread-safety: everything may be called from any thread.
 #pragma once
 
@@ -25,6 +27,7 @@
 #include "service/auth/portal_directory.h"
 #include "service/common/clock.h"
 #include "service/common/log.h"
+#include "service/common/worker.h"
 #include "service/http/transport.h"
 #include "service/http/url.h"
 #include "storage/token_store.h"
@@ -57,6 +60,8 @@ class OAuthManager final : public OAuthPortals {
   int64_t refresh_requests() const;
 
   storage::TokenStore& store() { return store_; }
+  // The thread that runs token-store work for refreshes and installs.
+  Worker& worker() { return worker_; }
   const OAuthOptions& options() const { return options_; }
   // The token endpoint for a portal whose OAuth server REST URL is `server_endpoint`.
   std::string TokenUrl(const std::string& server_endpoint) const;
@@ -72,6 +77,7 @@ class OAuthManager final : public OAuthPortals {
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<PortalTokens>> portals_;
   int64_t refresh_requests_ = 0;
+  Worker worker_;  // last: destroyed (joined) first
 };
 
 // Parses an OAuth token endpoint answer into a TokenUpdate, or the error

@@ -4,18 +4,23 @@ namespace b24 {
 
 RealClock::RealClock() : thread_([this] { Loop(); }) {}
 
-RealClock::~RealClock() {
+RealClock::~RealClock() { Stop(); }
+
+void RealClock::Stop() {
+  std::multimap<absl::Time, std::function<void()>> dropped;  // destroyed outside the lock
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
+    dropped.swap(timers_);
   }
   cv_.notify_all();
-  thread_.join();
+  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
 }
 
 void RealClock::RunAt(absl::Time when, std::function<void()> fn) {
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (stop_) return;
     timers_.emplace(when, std::move(fn));
   }
   cv_.notify_all();

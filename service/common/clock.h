@@ -36,6 +36,9 @@ class RealClock final : public Clock {
  public:
   RealClock();
   ~RealClock() override;
+  // Stops the timer thread and drops pending timers; later RunAt() calls are
+  // ignored. Idempotent. Used at shutdown before the timers' targets go away.
+  void Stop();
   absl::Time Now() override { return absl::Now(); }
   void RunAt(absl::Time when, std::function<void()> fn) override;
 

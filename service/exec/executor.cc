@@ -43,12 +43,9 @@ struct Executor::Portal {
 
 Executor::Executor(http::Transport& transport, Clock& clock, Logger& log, ExecutorOptions options)
     : transport_(transport), clock_(clock), log_(log), options_(std::move(options)), rng_(options_.seed),
-      alive_(std::make_shared<bool>(true)) {}
+      alive_(std::make_shared<std::atomic<bool>>(true)) {}
 
-Executor::~Executor() {
-  std::lock_guard<std::mutex> lock(mu_);
-  *alive_ = false;
-}
+Executor::~Executor() { *alive_ = false; }
 
 Executor::Portal& Executor::PortalFor(const std::string& host) {
   auto& p = portals_[host];
@@ -194,7 +191,7 @@ void Executor::Pump(const std::string& host) {
     }
   }
   if (arm != absl::InfiniteFuture()) {
-    std::weak_ptr<bool> alive = alive_;
+    std::weak_ptr<std::atomic<bool>> alive = alive_;
     clock_.RunAt(arm, [this, alive, host] {
       if (auto a = alive.lock(); a && *a) Pump(host);
     });
@@ -211,6 +208,7 @@ void Executor::Dispatch(std::shared_ptr<Task> task) {
       std::lock_guard<std::mutex> lock(mu_);
       Portal& p = PortalFor(task->job.portal);
       p.in_flight--;
+      p.level = std::max(0.0, p.level - 1);  // nothing was sent
       for (const std::string& m : task->job.gated_methods) p.methods[m].in_flight--;
     }
     Fail(task, request.status());

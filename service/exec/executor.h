@@ -25,6 +25,7 @@
 // callbacks run on transport or clock threads without locks held.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -154,7 +155,7 @@ class Executor {
   std::mutex mu_;
   std::mt19937_64 rng_;
   std::map<std::string, std::unique_ptr<Portal>> portals_;
-  std::shared_ptr<bool> alive_;
+  std::shared_ptr<std::atomic<bool>> alive_;  // read by timers that may outlive the executor
   absl::Status closed_;  // non-OK after CancelAll
 };
 

@@ -1,10 +1,10 @@
 #include "service/rest/batch.h"
 
 #include <map>
-#include <regex>
 #include <set>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "service/common/status.h"
 #include "service/rest/query.h"
@@ -12,9 +12,34 @@
 namespace b24::rest {
 namespace {
 
-const std::regex& ReferencePattern() {
-  static const std::regex re(R"(\$(result|next|total|time|error)((?:\[[^\]]*\])+))", std::regex::icase);
-  return re;
+// One `$result[a][b]...` (or $next, $total, $time, $error) in a string.
+struct Reference {
+  size_t begin = 0, end = 0;  // [begin, end) in the string
+  std::string kind;           // lower case
+  std::vector<std::string> path;
+};
+
+// Finds the references in `s` with a linear scan (a regex here would recurse
+// once per character on long input).
+std::vector<Reference> FindReferences(const std::string& s) {
+  std::vector<Reference> out;
+  for (size_t at = s.find('$'); at != std::string::npos; at = s.find('$', at + 1)) {
+    size_t name_end = at + 1;
+    while (name_end < s.size() && absl::ascii_isalpha(s[name_end])) ++name_end;
+    std::string kind = absl::AsciiStrToLower(s.substr(at + 1, name_end - at - 1));
+    if (kind != "result" && kind != "next" && kind != "total" && kind != "time" && kind != "error") continue;
+    Reference r{at, name_end, kind, {}};
+    while (r.end < s.size() && s[r.end] == '[') {
+      size_t close = s.find(']', r.end);
+      if (close == std::string::npos) break;
+      r.path.push_back(s.substr(r.end + 1, close - r.end - 1));
+      r.end = close + 1;
+    }
+    if (r.path.empty()) continue;
+    at = r.end - 1;
+    out.push_back(std::move(r));
+  }
+  return out;
 }
 
 void CollectStrings(const Json& v, const std::function<void(const std::string&)>& f) {
@@ -31,16 +56,11 @@ const Json* Lookup(const Json& map, const std::string& name) {
     auto it = map.find(name);
     return it == map.end() ? nullptr : &*it;
   }
-  if (map.is_array()) {
-    size_t i = 0;
-    for (char c : name) {
-      if (!absl::ascii_isdigit(c)) return nullptr;
-    }
-    if (name.empty() || (name.size() > 1 && name[0] == '0')) return nullptr;
-    i = std::stoul(name);
-    return i < map.size() ? &map[i] : nullptr;
+  uint64_t i;
+  if (!map.is_array() || name.empty() || (name.size() > 1 && name[0] == '0') || !absl::SimpleAtoi(name, &i)) {
+    return nullptr;
   }
-  return nullptr;
+  return i < map.size() ? &map[i] : nullptr;
 }
 
 // Resolves `$result[k][..]` references against results already known, the
@@ -54,50 +74,41 @@ Json Resolve(const Json& v, const std::map<std::string, BatchCommandResult>& kno
   }
   if (!v.is_string()) return v;
   const std::string s = v.get<std::string>();
-  auto value_of = [&](const std::smatch& m) -> std::optional<Json> {
-    std::string kind = absl::AsciiStrToLower(m[1].str());
-    std::vector<std::string> path;
-    std::string rest = m[2].str();
-    for (size_t i = 0; i < rest.size();) {
-      size_t close = rest.find(']', i);
-      path.push_back(rest.substr(i + 1, close - i - 1));
-      i = close + 1;
-    }
-    auto it = known.find(path[0]);
+  auto value_of = [&](const Reference& ref) -> std::optional<Json> {
+    auto it = known.find(ref.path[0]);
     if (it == known.end()) return std::nullopt;
     const BatchCommandResult& r = it->second;
     Json cur;
-    if (kind == "result") cur = r.result;
-    else if (kind == "next") cur = r.next ? Json(*r.next) : Json();
-    else if (kind == "total") cur = r.total ? Json(*r.total) : Json();
-    else if (kind == "error") cur = r.state == BatchCommandResult::State::kError
-                                        ? Json{{"error", r.error_code}, {"error_description", r.error_description}}
-                                        : Json();
+    if (ref.kind == "result") cur = r.result;
+    else if (ref.kind == "next") cur = r.next ? Json(*r.next) : Json();
+    else if (ref.kind == "total") cur = r.total ? Json(*r.total) : Json();
+    else if (ref.kind == "error") cur = r.state == BatchCommandResult::State::kError
+                                            ? Json{{"error", r.error_code}, {"error_description", r.error_description}}
+                                            : Json();
     else return std::nullopt;
-    for (size_t i = 1; i < path.size(); ++i) {
-      const Json* next = Lookup(cur, path[i]);
+    for (size_t i = 1; i < ref.path.size(); ++i) {
+      const Json* next = Lookup(cur, ref.path[i]);
       if (!next) break;  // the portal stops at the deepest value found
       cur = *next;
     }
     return cur;
   };
-  std::smatch m;
-  if (std::regex_match(s, m, ReferencePattern())) {
-    auto value = value_of(m);
+  std::vector<Reference> refs = FindReferences(s);
+  if (refs.size() == 1 && refs[0].begin == 0 && refs[0].end == s.size()) {
+    auto value = value_of(refs[0]);
     return value ? *value : v;
   }
   std::string out;
-  auto begin = s.cbegin();
-  for (std::sregex_iterator it(s.begin(), s.end(), ReferencePattern()), end; it != end; ++it) {
-    const std::smatch& em = *it;
-    out.append(begin, em[0].first);
-    auto value = value_of(em);
+  size_t begin = 0;
+  for (const Reference& ref : refs) {
+    out.append(s, begin, ref.begin - begin);
+    auto value = value_of(ref);
     if (value && value->is_string()) out += value->get<std::string>();
     else if (value && value->is_number()) out += value->dump();
-    else out += em[0].str();
-    begin = em[0].second;
+    else out.append(s, ref.begin, ref.end - ref.begin);
+    begin = ref.end;
   }
-  out.append(begin, s.cend());
+  out.append(s, begin, std::string::npos);
   return out;
 }
 
@@ -126,10 +137,7 @@ bool IsLimitError(const std::string& code) {
 std::vector<std::string> BatchRunner::References(const Json& params) {
   std::vector<std::string> keys;
   CollectStrings(params, [&](const std::string& s) {
-    for (std::sregex_iterator it(s.begin(), s.end(), ReferencePattern()), end; it != end; ++it) {
-      std::string path = (*it)[2].str();
-      keys.push_back(path.substr(1, path.find(']') - 1));
-    }
+    for (const Reference& ref : FindReferences(s)) keys.push_back(ref.path[0]);
   });
   return keys;
 }
@@ -193,8 +201,8 @@ std::vector<BatchCommandResult> BatchRunner::ParseBatchResult(const Json& result
     if (const Json* e = Lookup(errors, key)) {
       r.state = BatchCommandResult::State::kError;
       if (e->is_object()) {
-        r.error_code = e->value("error", "");
-        r.error_description = e->value("error_description", "");
+        r.error_code = JsonString(*e, "error");
+        r.error_description = JsonString(*e, "error_description");
       } else {
         r.error_description = e->dump();
       }
@@ -228,7 +236,7 @@ std::vector<exec::OperatingSample> BatchRunner::OperatingSamples(const Json& res
       s.reset_at = std::max(s.reset_at, ti.operating_reset_at);
       s.cost += ti.processing;
     } else if (const Json* e = errors ? Lookup(*errors, c.key) : nullptr) {
-      if (e->is_object() && e->value("error", "") == "OPERATION_TIME_LIMIT") s.operating = 1e9;
+      if (JsonString(*e, "error") == "OPERATION_TIME_LIMIT") s.operating = 1e9;
     }
   }
   std::vector<exec::OperatingSample> samples;

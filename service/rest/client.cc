@@ -66,8 +66,12 @@ void RestClient::DetectPlan(const Portal& portal) {
   }
   CallWith(portal, "app.info", Json::object(), clock_.Now() + options_.request_timeout, Options{},
            [this, host = portal.host](absl::StatusOr<Envelope> env) {
-             if (!env.ok() || !env->result.is_object()) return;  // keep the standard plan
-             std::string family = env->result.value("LICENSE_FAMILY", "");
+             if (!env.ok() || !env->result.is_object()) {  // keep the standard plan; ask again next time
+               std::lock_guard<std::mutex> lock(plans_mu_);
+               plans_asked_.erase(host);
+               return;
+             }
+             std::string family = JsonString(env->result, "LICENSE_FAMILY");
              executor_.SetDetectedPlan(host, family == "ent" ? "enterprise" : "standard");
            });
 }
@@ -133,12 +137,19 @@ void RestClient::Attempt(const Portal& portal, const std::string& method, std::s
         state->envelope = v.status;
         return v;
       }
+      if (absl::Status s = policy_.Check(*to); !s.ok()) {
+        v.outcome = exec::Outcome::kFinal;
+        v.status = s;
+        state->envelope = s;
+        return v;
+      }
       // A renamed portal keeps its paths: same path on the new origin.
       std::string new_base = to->Origin() + from->path;
       log_.Warning(absl::StrCat("portal ", state->portal.id, " moved: ", RedactUrl(from->Origin()), " -> ",
                                 to->Origin()));
       state->base_url = new_base;
-      if (on_rename_) on_rename_(state->portal, new_base);
+      // Only a permanent move (how Bitrix24 announces a rename) is remembered.
+      if (on_rename_ && (r->status == 301 || r->status == 302)) on_rename_(state->portal, new_base);
       v.outcome = exec::Outcome::kRetryNow;
       v.status = absl::UnavailableError("redirected");
       return v;

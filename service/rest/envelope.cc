@@ -4,6 +4,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "service/common/log.h"
 #include "service/common/status.h"
 
 namespace b24::rest {
@@ -131,6 +132,17 @@ std::string PortalErrorCode(const absl::Status& status) {
   return d && d->domain == kDomainPortal ? d->reason : "";
 }
 
+const Json* JsonMember(const Json& object, const std::string& key) {
+  if (!object.is_object()) return nullptr;
+  auto it = object.find(key);
+  return it == object.end() ? nullptr : &*it;
+}
+
+std::string JsonString(const Json& object, const std::string& key) {
+  const Json* v = JsonMember(object, key);
+  return v && v->is_string() ? v->get<std::string>() : "";
+}
+
 std::optional<int64_t> JsonInt(const Json* value) {
   if (!value) return std::nullopt;
   if (value->is_number_integer()) return value->get<int64_t>();
@@ -173,7 +185,7 @@ absl::StatusOr<Envelope> ParseEnvelope(const http::HttpResponse& response, const
     std::string type = response.Header("content-type");
     return upstream("UPSTREAM_BAD_RESPONSE",
                     absl::StrCat("a body that is not a JSON envelope (",
-                                 type.empty() ? "no content type" : type, "): ", Snippet(response.body)));
+                                 type.empty() ? "no content type" : type, "): ", Snippet(RedactBody(response.body))));
   }
   if (auto err = body.find("error"); err != body.end()) {
     std::string code = err->is_string() ? err->get<std::string>() : err->dump();

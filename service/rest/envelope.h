@@ -59,6 +59,11 @@ absl::StatusOr<Envelope> ParseEnvelope(const http::HttpResponse& response, const
 
 // An integer from a JSON number or a numeric string (PHP sends both), or nullopt.
 std::optional<int64_t> JsonInt(const Json* value);
+// object[key] when `object` is an object that has it, else nullptr. Portal
+// JSON is untrusted: never call .value()/.at() on it directly (they throw).
+const Json* JsonMember(const Json& object, const std::string& key);
+// object[key] when it is a string, else "".
+std::string JsonString(const Json& object, const std::string& key);
 
 // The Bitrix24 error code carried by `status`, or "".
 std::string PortalErrorCode(const absl::Status& status);

@@ -13,6 +13,7 @@ namespace {
 constexpr int kPage = 50;
 constexpr int64_t kMinRangeSpan = 25'000;  // IDs per parallel range at least
 constexpr int kAutoRanges = 4;
+constexpr int kMaxRanges = 16;              // bounds memory: ranges + 1 chunks are buffered
 
 absl::Status Invalid(absl::string_view message) {
   return GatewayError(absl::StatusCode::kInvalidArgument, "INVALID_EXPORT", message);
@@ -22,6 +23,18 @@ bool ToInt(const Json& v, int64_t* out) {
   std::optional<int64_t> i = JsonInt(&v);
   if (i) *out = *i;
   return i.has_value();
+}
+
+// The item list of a page; null when the page is not shaped like a list.
+const Json* ItemsOf(const ListShape& shape, const Json& result) {
+  const Json* list = shape.wrapper.empty() ? &result : JsonMember(result, shape.wrapper);
+  return list && list->is_array() ? list : nullptr;
+}
+
+// The numeric ID of an item; false when it has none.
+bool IdOf(const ListShape& shape, const Json& item, int64_t* out) {
+  const Json* id = JsonMember(item, shape.id_item);
+  return id && ToInt(*id, out);
 }
 
 }  // namespace
@@ -125,19 +138,29 @@ void ListExport::Begin() {
     }
   }
   if (!request_.cursor.empty()) {
+    // The cursor comes from the client: check every field's type.
     Json c = Json::parse(request_.cursor, nullptr, false);
-    if (c.is_discarded() || !c.is_object() || c.value("v", 0) != 1) return Fail(Invalid("cursor is not a GetAll cursor"));
-    bool keyset_cursor = c.value("m", "") == "k";
-    if (keyset_cursor != keyset_) return Fail(Invalid("cursor belongs to an export with other parameters"));
-    delivered_ = c.value("n", int64_t{0});
+    std::optional<int64_t> version = JsonInt(JsonMember(c, "v")), delivered = JsonInt(JsonMember(c, "n"));
+    std::string mode = JsonString(c, "m");
+    if (!version || *version != 1 || !delivered || (mode != "k" && mode != "o")) {
+      return Fail(Invalid("cursor is not a GetAll cursor"));
+    }
+    if ((mode == "k") != keyset_) return Fail(Invalid("cursor belongs to an export with other parameters"));
+    delivered_ = *delivered;
     if (keyset_) {
-      for (const Json& r : c.value("r", Json::array())) {
-        if (!r.is_array() || r.size() != 2) return Fail(Invalid("cursor is damaged"));
-        ranges_.push_back({r[0].get<int64_t>(), r[1].get<int64_t>()});
+      const Json* ranges = JsonMember(c, "r");
+      if (!ranges || !ranges->is_array() || ranges->size() > kMaxRanges) return Fail(Invalid("cursor is damaged"));
+      for (const Json& r : *ranges) {
+        std::optional<int64_t> last = r.is_array() && r.size() == 2 ? JsonInt(&r[0]) : std::nullopt;
+        std::optional<int64_t> hi = r.is_array() && r.size() == 2 ? JsonInt(&r[1]) : std::nullopt;
+        if (!last || !hi) return Fail(Invalid("cursor is damaged"));
+        ranges_.push_back({*last, *hi});
       }
     } else {
-      offset_ = c.value("s", int64_t{0});
-      total_ = c.value("t", int64_t{-1});
+      std::optional<int64_t> offset = JsonInt(JsonMember(c, "s")), total = JsonInt(JsonMember(c, "t"));
+      if (!offset || !total) return Fail(Invalid("cursor is damaged"));
+      offset_ = *offset;
+      total_ = *total;
     }
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -195,27 +218,30 @@ void ListExport::Probe() {
                          return self->Fail(PortalError(pages[i].error_code, pages[i].error_description, 200,
                                                        self->request_.method));
                        }
-                       const Json& r = self->shape_.wrapper.empty() ? pages[i].result
-                                                                    : pages[i].result.value(self->shape_.wrapper, Json());
-                       if (!r.is_array()) {
+                       const Json* list = ItemsOf(self->shape_, pages[i].result);
+                       if (!list) {
                          return self->Fail(Invalid(absl::StrCat(self->request_.method,
                                                                 " did not return a list; GetAll needs a list method")));
                        }
-                       items[i] = r.get<std::vector<Json>>();
+                       items[i] = list->get<std::vector<Json>>();
                      }
-                     int64_t first_last = 0, max_id = 0;
-                     bool ok = items[0].empty() ||
-                               (ToInt(items[0].back().value(self->shape_.id_item, Json()), &first_last) &&
-                                ToInt(items[1].front().value(self->shape_.id_item, Json()), &max_id));
+                     // The span between the first page's last ID and the highest ID.
+                     int64_t first_last = 0, max_id = -1;
+                     bool ok = items[0].empty() || IdOf(self->shape_, items[0].back(), &first_last);
+                     if (ok && !items[1].empty() && !IdOf(self->shape_, items[1].front(), &max_id)) ok = false;
                      {
                        std::lock_guard<std::mutex> lock(self->mu_);
                        if (!ok) {
                          // IDs are not numbers: fall back to one sequential offset export.
                          self->keyset_ = false;
+                       } else if (items[0].size() == kPage && max_id < first_last) {
+                         // The highest ID vanished meanwhile: one open range.
+                         self->ranges_.push_back({first_last, self->hi_});
                        } else if (items[0].size() == kPage) {
                          int64_t span = max_id - first_last;
-                         int64_t want = self->request_.max_parallel_ranges > 0 ? self->request_.max_parallel_ranges
-                                                                               : kAutoRanges;
+                         int64_t want = std::min(self->request_.max_parallel_ranges > 0
+                                                     ? self->request_.max_parallel_ranges : kAutoRanges,
+                                                 kMaxRanges);
                          int64_t n = std::clamp<int64_t>((span + kMinRangeSpan - 1) / kMinRangeSpan, 1, want);
                          for (int64_t k = 0; k < n; ++k) {
                            self->ranges_.push_back({first_last + span * k / n, first_last + span * (k + 1) / n});
@@ -362,6 +388,9 @@ void ListExport::SendKeyset(size_t index) {
                        std::lock_guard<std::mutex> lock(self->mu_);
                        Range& r = self->ranges_[index];
                        int64_t last = r.last;
+                       // Keep no more than the limit allows, so the cursor never skips an item.
+                       int64_t room = self->request_.limit > 0 ? self->request_.limit - self->delivered_ : INT64_MAX;
+                       bool full = false;
                        for (const BatchCommandResult& page : pages) {
                          if (page.state == BatchCommandResult::State::kError) {
                            // Limit errors: the executor now waits; the range resumes from `last`.
@@ -371,17 +400,19 @@ void ListExport::SendKeyset(size_t index) {
                            break;
                          }
                          if (page.state != BatchCommandResult::State::kOk) break;
-                         const Json& list = self->shape_.wrapper.empty()
-                                                ? page.result
-                                                : page.result.value(self->shape_.wrapper, Json());
-                         if (!list.is_array()) {
+                         const Json* list = ItemsOf(self->shape_, page.result);
+                         if (!list) {
                            error = Invalid(absl::StrCat(self->request_.method, " did not return a list"));
                            break;
                          }
                          bool sane = true;
-                         for (const Json& item : list) {
+                         for (const Json& item : *list) {
+                           if (static_cast<int64_t>(items.size()) >= room) {
+                             full = true;
+                             break;
+                           }
                            int64_t id;
-                           if (!item.is_object() || !ToInt(item.value(self->shape_.id_item, Json()), &id) || id <= last) {
+                           if (!IdOf(self->shape_, item, &id) || id <= last) {
                              sane = false;  // out of order: stop and continue from `last` next time
                              break;
                            }
@@ -399,7 +430,8 @@ void ListExport::SendKeyset(size_t index) {
                            }
                            break;
                          }
-                         if (end || list.size() < static_cast<size_t>(kPage)) {
+                         if (full) break;
+                         if (end || list->size() < static_cast<size_t>(kPage)) {
                            end = true;
                            break;
                          }
@@ -432,15 +464,19 @@ void ListExport::SendOffset() {
     params["start"] = offset;
     client_.Call(portal_, request_.method, params, deadline_, [self, offset](absl::StatusOr<Envelope> env) {
       if (!env.ok()) return self->Fail(env.status());
-      const Json& list = self->shape_.wrapper.empty() ? env->result : env->result.value(self->shape_.wrapper, Json());
-      if (!list.is_array()) return self->Fail(Invalid(absl::StrCat(self->request_.method, " did not return a list")));
+      const Json* list = ItemsOf(self->shape_, env->result);
+      if (!list) return self->Fail(Invalid(absl::StrCat(self->request_.method, " did not return a list")));
       {
         std::lock_guard<std::mutex> lock(self->mu_);
-        self->total_ = env->total.value_or(offset + static_cast<int64_t>(list.size()));
-        self->offset_ = offset + static_cast<int64_t>(list.size());
-        if (list.empty()) self->total_ = std::min(self->total_, self->offset_);
+        std::vector<Json> items = list->get<std::vector<Json>>();
+        self->total_ = env->total.value_or(offset + static_cast<int64_t>(items.size()));
+        if (items.empty()) self->total_ = std::min(self->total_, offset);
+        if (self->request_.limit > 0) {
+          items.resize(std::min<int64_t>(items.size(), self->request_.limit - self->delivered_));
+        }
+        self->offset_ = offset + static_cast<int64_t>(items.size());
         self->offset_busy_ = false;
-        self->Deliver(list.get<std::vector<Json>>());
+        self->Deliver(std::move(items));
       }
       self->Notify();
       self->Pump();
@@ -463,22 +499,28 @@ void ListExport::SendOffset() {
   batch_.Run(portal_, commands, false, deadline_, [self](absl::StatusOr<BatchResult> result) {
     if (!result.ok()) return self->Fail(result.status());
     std::vector<Json> items;
-    int64_t advanced = 0;
+    bool short_page = false;
     for (const BatchCommandResult& page : result->commands) {
       if (page.state != BatchCommandResult::State::kOk) {
         return self->Fail(PortalError(page.error_code, page.error_description, 200, self->request_.method));
       }
-      const Json& list = self->shape_.wrapper.empty() ? page.result : page.result.value(self->shape_.wrapper, Json());
-      if (!list.is_array()) return self->Fail(Invalid(absl::StrCat(self->request_.method, " did not return a list")));
-      for (const Json& item : list) items.push_back(item);
-      advanced += kPage;
-      if (list.size() < static_cast<size_t>(kPage)) break;
+      const Json* list = ItemsOf(self->shape_, page.result);
+      if (!list) return self->Fail(Invalid(absl::StrCat(self->request_.method, " did not return a list")));
+      for (const Json& item : *list) items.push_back(item);
+      if (list->size() < static_cast<size_t>(kPage)) {
+        short_page = true;
+        break;
+      }
     }
     {
       std::lock_guard<std::mutex> lock(self->mu_);
       self->http_requests_ += result->http_requests;
-      self->offset_ += advanced;
-      if (items.empty()) self->total_ = self->offset_;  // the list shrank under us
+      if (self->request_.limit > 0) {
+        items.resize(std::min<int64_t>(items.size(), self->request_.limit - self->delivered_));
+      }
+      // Offsets advance by what is delivered, so a cursor never skips an item.
+      self->offset_ += static_cast<int64_t>(items.size());
+      if (short_page) self->total_ = std::min(self->total_, self->offset_);  // the list ended early
       self->offset_busy_ = false;
       self->Deliver(std::move(items));
     }

@@ -68,6 +68,7 @@ curl_socket_t OpenSocket(void* user, curlsocktype, curl_sockaddr* address) {
     t->blocked_address = true;
     return CURL_SOCKET_BAD;
   }
+  t->blocked_address = false;  // another address of the host is used instead
   return socket(address->family, address->socktype, address->protocol);
 }
 
@@ -150,7 +151,7 @@ void CurlTransport::Send(HttpRequest request, ResponseCallback done) {
     }
   }
   if (t) {
-    impl_->Finish(t, absl::CancelledError("the HTTP transport is shutting down"));
+    impl_->Finish(t, MarkNotSent(absl::CancelledError("the HTTP transport is shutting down")));
     return;
   }
   curl_multi_wakeup(impl_->multi);
@@ -225,7 +226,7 @@ void CurlTransport::Impl::Loop() {
       stopping = stop;
     }
     if (stopping) {
-      for (Transfer* t : fresh) Finish(t, absl::CancelledError("the HTTP transport is shutting down"));
+      for (Transfer* t : fresh) Finish(t, MarkNotSent(absl::CancelledError("the HTTP transport is shutting down")));
       while (!active.empty()) Finish(*active.begin(), absl::CancelledError("the HTTP transport is shutting down"));
       return;
     }

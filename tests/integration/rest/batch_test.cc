@@ -103,6 +103,14 @@ TEST_F(BatchTest, HaltStopsAtTheFirstError) {
   EXPECT_EQ(result->commands[2].state, BatchCommandResult::State::kNotExecuted);
 }
 
+TEST_F(BatchTest, NumericKeysOfAnyLengthAreJustKeys) {
+  auto result = Run({{"123456789012345678901234567890", "crm.deal.get", {{"id", 1}}},
+                     {"7", "crm.deal.get", {{"id", "$result[123456789012345678901234567890][ID]"}}}});
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->commands[1].state, BatchCommandResult::State::kOk);
+  EXPECT_EQ(result->commands[1].result["ID"], "1");
+}
+
 TEST_F(BatchTest, InvalidCommandsAreNamed) {
   EXPECT_NE(Run({{"a", "crm.deal.get", {}}, {"a", "crm.deal.get", {}}}).status().message().find("used twice"),
             std::string::npos);

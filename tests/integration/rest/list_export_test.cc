@@ -131,6 +131,24 @@ TEST_F(ListExportTest, LimitStopsEarly) {
   EXPECT_EQ(c.http_requests, 1);
 }
 
+TEST_F(ListExportTest, ALimitedExportsCursorResumesAtTheFirstItemNotSent) {
+  SetUpPortal(5'000);
+  Collected first = Export({"crm.deal.list", Json::object(), 1'234});
+  ASSERT_EQ(first.ids.size(), 1'234u);
+  Collected rest = Export({"crm.deal.list", Json::object(), 0, first.cursors.back()});
+  ASSERT_TRUE(rest.status.ok()) << rest.status;
+  std::vector<int64_t> all = first.ids;
+  all.insert(all.end(), rest.ids.begin(), rest.ids.end());
+  ExpectExactly(all, 1, 5'000);
+  // The same with offset paging.
+  Collected by_title = Export({"crm.deal.list", {{"order", {{"TITLE", "ASC"}}}}, 777});
+  ASSERT_EQ(by_title.ids.size(), 777u);
+  Collected by_title_rest = Export({"crm.deal.list", {{"order", {{"TITLE", "ASC"}}}}, 0, by_title.cursors.back()});
+  std::vector<int64_t> titles = by_title.ids;
+  titles.insert(titles.end(), by_title_rest.ids.begin(), by_title_rest.ids.end());
+  ExpectExactly(titles, 1, 5'000);
+}
+
 TEST_F(ListExportTest, ACursorResumesWithoutLossOrRepeats) {
   SetUpPortal(30'000);
   Collected first = Export({"crm.deal.list", Json::object()}, "ID", 10'000);
@@ -165,6 +183,11 @@ TEST_F(ListExportTest, BadRequestsAreRefused) {
   EXPECT_EQ(Export({"crm.deal.list", {{"start", 50}}}).status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(Export({"crm.deal.list", Json::object(), 0, "not a cursor"}).status.code(),
             absl::StatusCode::kInvalidArgument);
+  for (const char* forged : {R"({"v":"1"})", R"({"v":1,"n":0,"m":"k","r":[["a","b"]]})", R"({"v":1,"n":"x","m":"k"})",
+                             R"({"v":1,"n":0,"m":"k","r":5})", R"([1,2])"}) {
+    EXPECT_EQ(Export({"crm.deal.list", Json::object(), 0, forged}).status.code(), absl::StatusCode::kInvalidArgument)
+        << forged;
+  }
   EXPECT_EQ(Export({"profile", Json::object()}).status.code(), absl::StatusCode::kInvalidArgument);
 }
 

@@ -92,6 +92,8 @@ TEST_F(RestClientTest, FollowsAPortalRenameWithTheSamePost) {
 }
 
 TEST_F(RestClientTest, ARedirectToADisallowedHostIsNotFollowed) {
+  bool renamed = false;
+  client_.SetRenameHook([&](const Portal&, const std::string&) { renamed = true; });
   transport_.SetResponder([](const http::HttpRequest& r) -> std::optional<absl::StatusOr<http::HttpResponse>> {
     http::HttpResponse moved;
     moved.status = 302;
@@ -102,6 +104,7 @@ TEST_F(RestClientTest, ARedirectToADisallowedHostIsNotFollowed) {
   EXPECT_EQ(env.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(GetErrorDetail(env.status())->reason, "HOST_NOT_ALLOWED");
   EXPECT_EQ(transport_.sent().size(), 1u);
+  EXPECT_FALSE(renamed) << "a disallowed host must never be stored as the portal's new home";
 }
 
 TEST_F(RestClientTest, RefreshesOnExpiredTokenAndRepeatsOnce) {
