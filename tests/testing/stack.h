@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <memory>
 #include <sstream>
 #include <thread>
@@ -65,6 +66,22 @@ class Stack {
       std::this_thread::sleep_for(std::chrono::microseconds(300));
     }
     return true;
+  }
+
+  // One call through the rest client, run to completion in virtual time.
+  absl::StatusOr<rest::Envelope> Call(const rest::Portal& portal, const std::string& method, rest::Json params) {
+    std::optional<absl::StatusOr<rest::Envelope>> out;
+    std::mutex mu;
+    rest_.Call(portal, method, params, absl::InfiniteFuture(), [&](absl::StatusOr<rest::Envelope> env) {
+      std::lock_guard<std::mutex> lock(mu);
+      out = std::move(env);
+    });
+    bool done = RunUntil([&] {
+      std::lock_guard<std::mutex> lock(mu);
+      return out.has_value();
+    });
+    std::lock_guard<std::mutex> lock(mu);
+    return done ? *std::move(out) : absl::DeadlineExceededError("the call did not finish");
   }
 
   FakeClock& clock() { return clock_; }

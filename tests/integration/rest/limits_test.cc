@@ -130,20 +130,10 @@ TEST(LimitsTest, AnAddWhoseConnectionDroppedIsNotRetried) {
   int id;
   Portal portal = stack.AddWebhookPortal({}, &id);
   stack.emulator().InjectFault(id, Fault::DropAfterExecute("crm.deal.add"));
-  std::optional<absl::StatusOr<Envelope>> out;
-  std::mutex mu;
-  stack.rest().Call(portal, "crm.deal.add", {{"fields", {{"TITLE", "x"}}}}, absl::InfiniteFuture(),
-                    [&](absl::StatusOr<Envelope> env) {
-                      std::lock_guard<std::mutex> lock(mu);
-                      out = std::move(env);
-                    });
-  ASSERT_TRUE(stack.RunUntil([&] {
-    std::lock_guard<std::mutex> lock(mu);
-    return out.has_value();
-  }));
-  ASSERT_FALSE(out->ok());
-  EXPECT_EQ(out->status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_EQ(GetErrorDetail(out->status())->metadata["may_have_executed"], "true");
+  absl::StatusOr<Envelope> out = stack.Call(portal, "crm.deal.add", {{"fields", {{"TITLE", "x"}}}});
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(GetErrorDetail(out.status())->metadata["may_have_executed"], "true");
   auto stats = stack.emulator().Stats().portals[id];
   EXPECT_EQ(stats.executed_by_method["crm.deal.add"], 1);
   EXPECT_EQ(stats.http_requests, 1);
@@ -156,26 +146,11 @@ TEST(LimitsTest, AReadWhoseConnectionDroppedIsRetried) {
   po.seed.deals = 5;
   Portal portal = stack.AddWebhookPortal(po, &id);
   stack.emulator().InjectFault(id, Fault::DropBeforeExecute("crm.deal.get"));
-  std::optional<absl::StatusOr<Envelope>> out;
-  std::mutex mu;
-  stack.rest().Call(portal, "crm.deal.get", {{"id", 2}}, absl::InfiniteFuture(), [&](absl::StatusOr<Envelope> env) {
-    std::lock_guard<std::mutex> lock(mu);
-    out = std::move(env);
-  });
-  ASSERT_TRUE(stack.RunUntil([&] {
-    std::lock_guard<std::mutex> lock(mu);
-    return out.has_value();
-  }));
-  ASSERT_TRUE(out->ok()) << out->status();
-  EXPECT_EQ((**out).result["ID"], "2");
+  absl::StatusOr<Envelope> out = stack.Call(portal, "crm.deal.get", {{"id", 2}});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->result["ID"], "2");
   EXPECT_EQ(stack.emulator().Stats().portals[id].http_requests, 2);
 }
-
-}  // namespace
-}  // namespace b24::rest
-
-namespace b24::rest {
-namespace {
 
 TEST(RenameTest, ARenamedPortalIsFollowedWithTheSamePost) {
   testing::Stack stack;
@@ -187,18 +162,8 @@ TEST(RenameTest, ARenamedPortalIsFollowedWithTheSamePost) {
   ASSERT_TRUE(moved.ok());
   std::string renamed_to;
   stack.rest().SetRenameHook([&](const Portal&, const std::string& url) { renamed_to = url; });
-  std::optional<absl::StatusOr<Envelope>> out;
-  std::mutex mu;
-  stack.rest().Call(portal, "crm.deal.update", {{"id", 3}, {"fields", {{"TITLE", "moved"}}}}, absl::InfiniteFuture(),
-                    [&](absl::StatusOr<Envelope> env) {
-                      std::lock_guard<std::mutex> lock(mu);
-                      out = std::move(env);
-                    });
-  ASSERT_TRUE(stack.RunUntil([&] {
-    std::lock_guard<std::mutex> lock(mu);
-    return out.has_value();
-  }));
-  ASSERT_TRUE(out->ok()) << out->status();
+  absl::StatusOr<Envelope> out = stack.Call(portal, "crm.deal.update", {{"id", 3}, {"fields", {{"TITLE", "moved"}}}});
+  ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_EQ(renamed_to, moved->WebhookUrl(1, "stackcode"));
   auto stats = stack.emulator().Stats().portals[id];
   EXPECT_EQ(stats.redirects, 1);
