@@ -92,7 +92,8 @@ void RestClient::Attempt(const Portal& portal, const std::string& method, std::s
   job.gated_methods = options.gated_methods;
   job.idempotent = options.idempotent;
   job.deadline = deadline;
-  job.build = [this, state]() -> absl::StatusOr<http::HttpRequest> {
+  job.build = [this, state, cancelled = options.cancelled]() -> absl::StatusOr<http::HttpRequest> {
+    if (cancelled && cancelled()) return absl::CancelledError("the caller went away before the request was sent");
     http::HttpRequest r;
     r.url = state->base_url + state->method;
     absl::StatusOr<http::Url> url = http::ParseUrl(r.url);

@@ -56,6 +56,9 @@ class RestClient {
     std::vector<std::string> gated_methods;
     std::function<std::vector<exec::OperatingSample>(const Envelope&)> operating;
     bool idempotent = true;
+    // Checked just before each attempt is sent: true drops the request
+    // (CANCELLED) instead of spending the portal's budget for nobody.
+    std::function<bool()> cancelled;
   };
   void CallWith(const Portal& portal, const std::string& method, const Json& params, absl::Time deadline,
                 Options options, CallDone done);

@@ -86,6 +86,16 @@ int ListExport::http_requests() {
   return http_requests_;
 }
 
+std::function<bool()> ListExport::CancelledCheck() {
+  std::weak_ptr<ListExport> weak = weak_from_this();
+  return [weak] {
+    auto self = weak.lock();
+    if (!self) return true;
+    std::lock_guard<std::mutex> lock(self->mu_);
+    return self->cancelled_;
+  };
+}
+
 void ListExport::Cancel() {
   std::lock_guard<std::mutex> lock(mu_);
   cancelled_ = true;
@@ -199,6 +209,7 @@ void ListExport::Probe() {
   Json cmd = {{"first", command("ASC")}, {"last", command("DESC")}};
   RestClient::Options options;
   options.gated_methods = {request_.method};
+  options.cancelled = CancelledCheck();
   std::string method = request_.method;
   options.operating = [method](const Envelope& env) {
     return BatchRunner::OperatingSamples(env.result, {{"first", method, {}}, {"last", method, {}}});
@@ -373,6 +384,7 @@ void ListExport::SendKeyset(size_t index) {
   }
   RestClient::Options options;
   options.gated_methods = {request_.method};
+  options.cancelled = CancelledCheck();
   options.operating = [commands](const Envelope& env) { return BatchRunner::OperatingSamples(env.result, commands); };
   auto self = shared_from_this();
   client_.CallWith(portal_, "batch", Json{{"halt", 0}, {"cmd", cmd}}, deadline_, options,

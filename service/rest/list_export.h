@@ -87,6 +87,7 @@ class ListExport : public std::enable_shared_from_this<ListExport> {
   std::string CursorLocked() const;
   Json ParamsWithout() const;        // caller params minus start/order/ID filters
   void Notify();
+  std::function<bool()> CancelledCheck();  // for requests still queued in the executor
 
   RestClient& client_;
   BatchRunner batch_;

@@ -178,6 +178,24 @@ TEST_F(ListExportTest, ASlowConsumerHoldsTheExportBack) {
   e->Cancel();
 }
 
+TEST(ListExportCancelTest, ACancelledExportSendsNothingMore) {
+  exec::ExecutorOptions eo;
+  eo.max_in_flight_per_portal = 1;  // the ranges' requests wait in the executor's queue
+  Stack stack(eo);
+  int id;
+  testing::PortalOptions po;
+  po.seed.deals = 100'000;
+  Portal portal = stack.AddWebhookPortal(po, &id);
+  std::atomic<int> ready{0};
+  auto e = ListExport::Start(stack.rest(), portal, {"crm.deal.list", Json::object()}, absl::InfiniteFuture(),
+                             [&] { ++ready; });
+  auto requests = [&] { return stack.emulator().Stats().portals[id].http_requests; };
+  ASSERT_TRUE(stack.RunUntil([&] { return ready > 0 && stack.executor().InFlight() == 1; }));
+  e->Cancel();
+  EXPECT_TRUE(stack.RunUntil([&] { return stack.executor().Pending() == 0; }));
+  EXPECT_EQ(requests(), 2);  // the probe and the one request already in flight
+}
+
 TEST_F(ListExportTest, BadRequestsAreRefused) {
   SetUpPortal(10);
   EXPECT_EQ(Export({"crm.deal.list", {{"start", 50}}}).status.code(), absl::StatusCode::kInvalidArgument);
