@@ -113,11 +113,13 @@ int Run(const b24::Config& config, const std::map<std::string, std::string>& env
     if (!portal.tokens) return;  // webhooks: the caller's URL is the caller's business
     auto url = b24::http::ParseUrl(new_base_url);
     if (!url.ok()) return;
-    std::string host = url->port == 443 || url->port == 80 ? url->host : absl::StrCat(url->host, ":", url->port);
-    if (absl::Status s = (*store)->UpdateDomain(portal.id, host, new_base_url); !s.ok()) {
-      log.Warning(absl::StrCat("cannot store the new domain of ", portal.id, ": ", s.message()));
-    }
-    oauth.Forget(portal.id);
+    // Called on the transport thread: the database write goes to the store's worker.
+    oauth.worker().Post([&, id = portal.id, host = url->HostPort(), new_base_url] {
+      if (absl::Status s = (*store)->UpdateDomain(id, host, new_base_url); !s.ok()) {
+        log.Warning(absl::StrCat("cannot store the new domain of ", id, ": ", s.message()));
+      }
+      oauth.Forget(id);
+    });
   });
   b24::auth::PortalDirectory portals(policy, config.webhooks, &oauth);
   if (absl::Status s = portals.Validate(); !s.ok()) {

@@ -99,7 +99,7 @@ void Installer::Install(const InstallInput& input, absl::Time deadline,
   rest::Portal probe;
   probe.id = record->member_id;
   probe.base_url = url->Origin() + "/rest/";
-  probe.host = url->port == 443 || url->port == 80 ? url->host : absl::StrCat(url->host, ":", url->port);
+  probe.host = url->HostPort();
   probe.tokens = std::make_shared<FixedToken>(record->access_token);
   bool ui = input.kind == InstallInput::Kind::kUi;
   auto rec = std::make_shared<storage::PortalRecord>(*std::move(record));

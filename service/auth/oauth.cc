@@ -292,7 +292,7 @@ absl::StatusOr<rest::Portal> OAuthManager::Find(const std::string& member_id) {
   rest::Portal p;
   p.id = member_id;
   p.base_url = url->Origin() + (url->path.back() == '/' ? url->path : url->path + "/");
-  p.host = url->port == 443 || url->port == 80 ? url->host : absl::StrCat(url->host, ":", url->port);
+  p.host = url->HostPort();
   p.tokens = tokens;
   return p;
 }

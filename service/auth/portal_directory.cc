@@ -34,7 +34,7 @@ absl::StatusOr<rest::Portal> PortalDirectory::Webhook(const std::string& text, c
   }
   if (absl::Status s = policy_.Check(*url); !s.ok()) return s;
   rest::Portal p;
-  p.host = url->port == 443 || url->port == 80 ? url->host : absl::StrCat(url->host, ":", url->port);
+  p.host = url->HostPort();
   p.id = id.empty() ? absl::StrCat("webhook ", parts[1], "@", p.host) : id;
   p.base_url = absl::StrCat(url->Origin(), "/rest/", parts[1], "/", parts[2], "/");
   return p;

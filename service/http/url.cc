@@ -14,6 +14,11 @@ std::string Url::Origin() const {
   return default_port ? absl::StrCat(scheme, "://", h) : absl::StrCat(scheme, "://", h, ":", port);
 }
 
+std::string Url::HostPort() const {
+  bool default_port = (scheme == "https" && port == 443) || (scheme == "http" && port == 80);
+  return default_port ? host : absl::StrCat(host, ":", port);
+}
+
 absl::StatusOr<Url> ParseUrl(const std::string& text) {
   auto bad = [&](absl::string_view why) {
     return absl::InvalidArgumentError(absl::StrCat("invalid URL: ", why));

@@ -24,6 +24,8 @@ struct Url {
 
   // scheme://host[:port] (port only when not the default).
   std::string Origin() const;
+  // host[:port] (port only when not the default): how a portal is keyed.
+  std::string HostPort() const;
 };
 
 // Parses an absolute http/https URL. Userinfo ("user@host") and fragments are rejected.

@@ -19,6 +19,8 @@ TEST(UrlTest, ParsesPortalUrls) {
   auto local = ParseUrl("http://127.0.0.1:8080/rest/");
   ASSERT_TRUE(local.ok());
   EXPECT_EQ(local->Origin(), "http://127.0.0.1:8080");
+  EXPECT_EQ(local->HostPort(), "127.0.0.1:8080");
+  EXPECT_EQ(u->HostPort(), "example.bitrix24.com");
 }
 
 TEST(UrlTest, RejectsWhatIsNotAPlainHttpUrl) {
