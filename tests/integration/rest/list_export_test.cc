@@ -32,9 +32,8 @@ class ListExportTest : public ::testing::Test {
   // Runs an export to the end (or until `stop_after` items), taking every chunk.
   Collected Export(ExportRequest request, const std::string& id_key = "ID", int64_t stop_after = 0) {
     Collected out;
-    std::atomic<bool> ready{false};
-    auto e = ListExport::Start(stack_.rest(), portal_, std::move(request), absl::InfiniteFuture(),
-                               [&] { ready = true; });
+    // Polled, so nothing to notify (a callback may outlive this function).
+    auto e = ListExport::Start(stack_.rest(), portal_, std::move(request), absl::InfiniteFuture(), [] {});
     bool done = false;
     stack_.RunUntil([&] {
       ExportChunk chunk;
@@ -186,14 +185,15 @@ TEST(ListExportCancelTest, ACancelledExportSendsNothingMore) {
   testing::PortalOptions po;
   po.seed.deals = 100'000;
   Portal portal = stack.AddWebhookPortal(po, &id);
-  std::atomic<int> ready{0};
+  auto ready = std::make_shared<std::atomic<int>>(0);  // may be notified after the test body
   auto e = ListExport::Start(stack.rest(), portal, {"crm.deal.list", Json::object()}, absl::InfiniteFuture(),
-                             [&] { ++ready; });
+                             [ready] { ++*ready; });
   auto requests = [&] { return stack.emulator().Stats().portals[id].http_requests; };
-  ASSERT_TRUE(stack.RunUntil([&] { return ready > 0 && stack.executor().InFlight() == 1; }));
+  ASSERT_TRUE(stack.RunUntil([&] { return *ready > 0 && stack.executor().InFlight() == 1; }));
   e->Cancel();
   EXPECT_TRUE(stack.RunUntil([&] { return stack.executor().Pending() == 0; }));
-  EXPECT_EQ(requests(), 2);  // the probe and the one request already in flight
+  // The probe, and at most the one request already dispatched; the other ranges' never go out.
+  EXPECT_LE(requests(), 2);
 }
 
 TEST_F(ListExportTest, BadRequestsAreRefused) {
