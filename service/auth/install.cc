@@ -42,40 +42,40 @@ absl::StatusOr<storage::PortalRecord> ParseInstall(const InstallInput& in, absl:
     auto it = in.fields.find(k);
     return it == in.fields.end() ? "" : it->second;
   };
+  // The same facts under the names of each payload (PROTOCOL.md §7.1, §7.3).
+  struct Names {
+    const char *access, *refresh, *member, *domain, *server, *app_token, *expires_in;
+  };
+  static constexpr Names kUi = {"AUTH_ID", "REFRESH_ID", "member_id", "DOMAIN",
+                                "SERVER_ENDPOINT", "APPLICATION_TOKEN", "AUTH_EXPIRES"};
+  static constexpr Names kEvent = {"auth[access_token]", "auth[refresh_token]", "auth[member_id]",
+                                   "auth[domain]", "auth[server_endpoint]", "auth[application_token]",
+                                   "auth[expires_in]"};
+  bool event = in.kind == InstallInput::Kind::kOnAppInstall;
+  const Names& n = event ? kEvent : kUi;
+  if (event && absl::AsciiStrToUpper(get("event")) != "ONAPPINSTALL") {
+    return GatewayError(absl::StatusCode::kInvalidArgument, "INVALID_INSTALL",
+                        absl::StrCat("expected event ONAPPINSTALL, got '", get("event"), "'"));
+  }
+  for (const char* f : {n.access, n.refresh, n.member, n.domain}) {
+    if (get(f).empty()) return Missing(f);
+  }
   storage::PortalRecord r;
   r.client_id = in.client_id;
   r.client_secret = in.client_secret;
+  r.access_token = get(n.access);
+  r.refresh_token = get(n.refresh);
+  r.member_id = get(n.member);
+  r.domain = get(n.domain);
+  r.server_endpoint = get(n.server);
+  r.application_token = get(n.app_token);
   int64_t expires_in = 3600, expires = 0;
-  if (in.kind == InstallInput::Kind::kOnAppInstall) {
-    if (absl::AsciiStrToUpper(get("event")) != "ONAPPINSTALL") {
-      return GatewayError(absl::StatusCode::kInvalidArgument, "INVALID_INSTALL",
-                          absl::StrCat("expected event ONAPPINSTALL, got '", get("event"), "'"));
-    }
-    r.access_token = get("auth[access_token]");
-    r.refresh_token = get("auth[refresh_token]");
-    r.member_id = get("auth[member_id]");
-    r.domain = get("auth[domain]");
+  (void)absl::SimpleAtoi(get(n.expires_in), &expires_in);
+  if (event) {
     r.client_endpoint = get("auth[client_endpoint]");
-    r.server_endpoint = get("auth[server_endpoint]");
-    r.application_token = get("auth[application_token]");
-    (void)absl::SimpleAtoi(get("auth[expires_in]"), &expires_in);
     (void)absl::SimpleAtoi(get("auth[expires]"), &expires);
-    for (const char* f : {"auth[access_token]", "auth[refresh_token]", "auth[member_id]", "auth[domain]"}) {
-      if (get(f).empty()) return Missing(f);
-    }
   } else {
-    r.access_token = get("AUTH_ID");
-    r.refresh_token = get("REFRESH_ID");
-    r.member_id = get("member_id");
-    r.domain = get("DOMAIN");
-    r.server_endpoint = get("SERVER_ENDPOINT");
-    r.application_token = get("APPLICATION_TOKEN");
-    (void)absl::SimpleAtoi(get("AUTH_EXPIRES"), &expires_in);
-    for (const char* f : {"AUTH_ID", "REFRESH_ID", "member_id", "DOMAIN"}) {
-      if (get(f).empty()) return Missing(f);
-    }
-    std::string scheme = get("PROTOCOL") == "0" ? "http" : "https";
-    r.client_endpoint = absl::StrCat(scheme, "://", r.domain, "/rest/");
+    r.client_endpoint = absl::StrCat(get("PROTOCOL") == "0" ? "http" : "https", "://", r.domain, "/rest/");
   }
   if (r.client_endpoint.empty()) r.client_endpoint = absl::StrCat("https://", r.domain, "/rest/");
   for (char c : r.member_id) {
