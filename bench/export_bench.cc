@@ -38,6 +38,16 @@ struct Result {
   int64_t portal_429 = 0, portal_503 = 0;
 };
 
+// Fills what the portal counted.
+Result Finish(testing::Stack& stack, int id, Result r, absl::Duration elapsed) {
+  r.seconds = absl::ToDoubleSeconds(elapsed);
+  auto stats = stack.emulator().Stats().portals[id];
+  r.http_requests = stats.http_requests;
+  r.portal_429 = stats.operation_time_limit;
+  r.portal_503 = stats.query_limit_exceeded;
+  return r;
+}
+
 // GetAll's exporter.
 Result RunKeyset(testing::Stack& stack, const rest::Portal& portal, int id, int parallel, bool virtual_time) {
   Result r{parallel == 1 ? "GetAll keyset, 1 range" : "GetAll keyset, parallel ranges"};
@@ -65,12 +75,7 @@ Result RunKeyset(testing::Stack& stack, const rest::Portal& portal, int id, int 
     std::cerr << r.name << ": " << e->status() << "\n";
     r.limit_errors_seen_by_caller += absl::IsResourceExhausted(e->status());
   }
-  r.seconds = absl::ToDoubleSeconds(virtual_time ? stack.clock().Now() - v0 : absl::Now() - t0);
-  auto stats = stack.emulator().Stats().portals[id];
-  r.http_requests = stats.http_requests;
-  r.portal_429 = stats.operation_time_limit;
-  r.portal_503 = stats.query_limit_exceeded;
-  return r;
+  return Finish(stack, id, std::move(r), virtual_time ? stack.clock().Now() - v0 : absl::Now() - t0);
 }
 
 // The seed package's algorithm, on the same rest client: count, then offset
@@ -128,12 +133,7 @@ Result RunSeed(testing::Stack& stack, const rest::Portal& portal, int id, bool v
   };
   next();
   stack.RunUntil([&] { return done.load(); }, absl::Hours(1));
-  r.seconds = absl::ToDoubleSeconds(virtual_time ? stack.clock().Now() - v0 : absl::Now() - t0);
-  auto stats = stack.emulator().Stats().portals[id];
-  r.http_requests = stats.http_requests;
-  r.portal_429 = stats.operation_time_limit;
-  r.portal_503 = stats.query_limit_exceeded;
-  return r;
+  return Finish(stack, id, std::move(r), virtual_time ? stack.clock().Now() - v0 : absl::Now() - t0);
 }
 
 void Print(const std::vector<Result>& results, const char* unit) {

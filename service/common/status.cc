@@ -30,11 +30,4 @@ std::optional<ErrorDetail> GetErrorDetail(const absl::Status& status) {
   return d;
 }
 
-absl::Status WithMetadata(absl::Status status, absl::string_view key, absl::string_view value) {
-  ErrorDetail d = GetErrorDetail(status).value_or(
-      ErrorDetail{std::string(absl::StatusCodeToString(status.code())), std::string(kDomainGateway), {}});
-  d.metadata[std::string(key)] = std::string(value);
-  return ErrorWithDetail(status.code(), status.message(), std::move(d));
-}
-
 }  // namespace b24

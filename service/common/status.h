@@ -34,8 +34,4 @@ absl::Status GatewayError(absl::StatusCode code, absl::string_view reason, absl:
 // The detail attached by ErrorWithDetail, if any.
 std::optional<ErrorDetail> GetErrorDetail(const absl::Status& status);
 
-// Adds or replaces one metadata entry of the status's detail (creating a
-// gateway detail named after the code if none exists). Returns the new status.
-absl::Status WithMetadata(absl::Status status, absl::string_view key, absl::string_view value);
-
 }  // namespace b24

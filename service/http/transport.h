@@ -48,8 +48,6 @@ struct HttpResponse {
   // Header names lower-cased.
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
-  // Seconds spent in the transfer, as measured by the transport.
-  double elapsed_seconds = 0;
 
   // Value of the first header named `name` (lower case), or "".
   std::string Header(const std::string& name) const;

@@ -268,12 +268,8 @@ void ListExport::Probe() {
 }
 
 void ListExport::Deliver(std::vector<Json> items) {
+  // Callers keep within `limit` themselves: the cursor must match what was kept.
   if (items.empty()) return;
-  if (request_.limit > 0) {
-    int64_t room = request_.limit - delivered_;
-    if (room <= 0) return;
-    if (static_cast<int64_t>(items.size()) > room) items.resize(room);
-  }
   delivered_ += static_cast<int64_t>(items.size());
   ready_.push_back({std::move(items), CursorLocked()});
 }

@@ -18,6 +18,16 @@ namespace v1 = bitrix24::v1;
 constexpr char kClientId[] = "local.0a1b2c3d4e5f67.87654321";
 constexpr char kClientSecret[] = "replicaSecretReplicaSecretReplicaSecretReplica12";
 
+// Starts the emulator with one portal (10 deals) and the test app registered.
+absl::StatusOr<testing::PortalInfo> StartPortalWithApp(Emulator& emulator, bool rate_limit) {
+  if (absl::Status s = emulator.Start(); !s.ok()) return s;
+  emulator.RegisterApp({kClientId, kClientSecret});
+  testing::PortalOptions po;
+  po.seed.deals = 10;
+  po.rate_limit.enabled = rate_limit;
+  return emulator.AddPortal(po);
+}
+
 v1::InstallRequest InstallFrom(const testing::Installation& inst) {
   v1::InstallRequest install;
   auto& f = *install.mutable_onappinstall()->mutable_fields();
@@ -47,13 +57,8 @@ TEST(ReplicasE2eTest, SharedPostgresStoreRefreshesOncePerExpiry) {
   if (!pg) GTEST_SKIP() << "B24_TEST_POSTGRES is not set (tests/databases.sh sets it)";
   RealClock clock;
   Emulator emulator(clock);
-  ASSERT_TRUE(emulator.Start().ok());
-  emulator.RegisterApp({kClientId, kClientSecret});
-  testing::PortalOptions po;
-  po.seed.deals = 10;
-  po.rate_limit.enabled = false;
-  auto portal = emulator.AddPortal(po);
-  ASSERT_TRUE(portal.ok());
+  auto portal = StartPortalWithApp(emulator, /*rate_limit=*/false);
+  ASSERT_TRUE(portal.ok()) << portal.status();
 
   std::vector<std::string> flags = {std::string("--store.url=") + pg,
                                     "--store.table=b24_replicas_" + std::to_string(getpid()),
@@ -110,12 +115,8 @@ TEST(ReplicasE2eTest, SharedPostgresStoreRefreshesOncePerExpiry) {
 TEST(ReplicasE2eTest, ARefreshInterruptedByAKillLeavesTheRowWholeAndMarked) {
   RealClock clock;
   Emulator emulator(clock);
-  ASSERT_TRUE(emulator.Start().ok());
-  emulator.RegisterApp({kClientId, kClientSecret});
-  testing::PortalOptions po;
-  po.seed.deals = 10;
-  auto portal = emulator.AddPortal(po);
-  ASSERT_TRUE(portal.ok());
+  auto portal = StartPortalWithApp(emulator, /*rate_limit=*/true);
+  ASSERT_TRUE(portal.ok()) << portal.status();
   std::string db = ::testing::TempDir() + "/killed-refresh-" + std::to_string(getpid()) + ".db";
   // A short lease: the killed process's claim on the refresh lapses quickly.
   std::vector<std::string> flags = {"--store.url=sqlite3://db=" + db, "--security.allow_loopback=true",

@@ -244,10 +244,7 @@ void CurlTransport::Impl::Loop() {
       }
       long status = 0;
       curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
-      curl_off_t us = 0;
-      curl_easy_getinfo(t->easy, CURLINFO_TOTAL_TIME_T, &us);
       t->response.status = static_cast<int>(status);
-      t->response.elapsed_seconds = static_cast<double>(us) / 1e6;
       HttpResponse response = std::move(t->response);
       Finish(t, std::move(response));
     }
