@@ -53,7 +53,7 @@ Result RunKeyset(testing::Stack& stack, const rest::Portal& portal, int id, int 
   Result r{parallel == 1 ? "GetAll keyset, 1 range" : "GetAll keyset, parallel ranges"};
   absl::Time v0 = stack.clock().Now();
   absl::Time t0 = absl::Now();
-  auto e = rest::ListExport::Start(stack.rest(), portal, {"crm.deal.list", Json::object(), 0, "", parallel},
+  auto e = rest::ListExport::Start(stack.rest(), stack.cursors(), portal, {"crm.deal.list", Json::object(), 0, "", parallel},
                                    absl::InfiniteFuture(), [] {});
   stack.RunUntil(
       [&] {

@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <fstream>
 #include <mutex>
+#include <random>
 #include <iostream>
 #include <sstream>
 #include <thread>
@@ -25,6 +26,8 @@
 #include "service/grpc/service_impl.h"
 #include "service/http/curl/curl_transport.h"
 #include "service/rest/client.h"
+#include "service/rest/export_cursor.h"
+#include "service/grpc/convert.h"
 #include "storage/schema.h"
 #include "storage/soci_token_store.h"
 
@@ -72,6 +75,24 @@ std::string LeaseOwner() {
   return absl::StrCat(host, ":", getpid(), ":", absl::ToUnixNanos(absl::Now()) % 1000000007);
 }
 
+// The key that signs GetAll cursors: its own variable, else derived from the
+// store's encryption key, else random (cursors then die with the process).
+std::string CursorKey(const b24::Config& config, const std::map<std::string, std::string>& env, b24::Logger& log) {
+  auto value = [&](const std::string& name) {
+    auto it = env.find(name);
+    return it == env.end() ? std::string() : it->second;
+  };
+  if (std::string key = value(config.cursor_key_env); !key.empty()) return key;
+  if (std::string key = value(config.encryption_key_env); !key.empty()) return "b24-cursor-key:" + key;
+  std::random_device random;
+  std::string key;
+  for (int i = 0; i < 32; ++i) key.push_back(static_cast<char>(random() & 0xff));
+  log.Warning(absl::StrCat("neither ", config.cursor_key_env, " nor ", config.encryption_key_env,
+                           " is set: GetAll cursors are signed with a random key and cannot resume an export "
+                           "after a restart or on another replica"));
+  return key;
+}
+
 int Run(const b24::Config& config, const std::map<std::string, std::string>& env, b24::Logger& log,
         const sigset_t& signals) {
   b24::RealClock clock;
@@ -80,6 +101,8 @@ int Run(const b24::Config& config, const std::map<std::string, std::string>& env
   curl.ca_file = config.ca_file;
   curl.user_agent = config.user_agent;
   curl.allow_loopback_addresses = config.allow_loopback;
+  curl.max_response_bytes = static_cast<size_t>(config.max_response_bytes);
+  curl.callback_threads = config.callback_threads;
   auto transport = std::make_unique<b24::http::CurlTransport>(curl);
 
   b24::exec::ExecutorOptions eo;
@@ -92,11 +115,17 @@ int Run(const b24::Config& config, const std::map<std::string, std::string>& env
   eo.max_attempts = config.max_attempts;
   eo.retry_base_delay = config.retry_base_delay;
   eo.retry_max_delay = config.retry_max_delay;
+  eo.min_attempt_time = config.min_attempt_time;
   b24::exec::Executor executor(*transport, clock, log, eo);
 
   b24::http::HostPolicy policy(config.allowed_hosts, config.allow_http, config.allow_loopback);
-  b24::rest::RestClient rest(executor, policy, clock, log,
-                             {config.request_timeout, /*max_redirects=*/3, config.detect_plan});
+  b24::rest::RestClientOptions ro;
+  ro.request_timeout = config.request_timeout;
+  ro.detect_plan = config.detect_plan;
+  ro.json.max_depth = static_cast<size_t>(config.max_json_depth);
+  ro.json.max_values = static_cast<size_t>(config.max_json_values);
+  b24::rest::RestClient rest(executor, policy, clock, log, ro);
+  b24::rest::ExportCursor cursors(CursorKey(config, env, log));
   absl::StatusOr<std::unique_ptr<b24::storage::TokenStore>> store = OpenStore(config, env, clock, log);
   if (!store.ok()) {
     log.Error(absl::StrCat("cannot open the token store: ", store.status().message()));
@@ -106,6 +135,7 @@ int Run(const b24::Config& config, const std::map<std::string, std::string>& env
   oo.token_url = config.oauth_server;
   oo.refresh_ahead = config.refresh_ahead;
   oo.lease = config.refresh_lease;
+  oo.failure_cooldown = config.refresh_failure_cooldown;
   oo.owner = LeaseOwner();
   b24::auth::OAuthManager oauth(**store, *transport, policy, clock, log, oo);
   b24::auth::Installer installer(oauth, rest, clock);
@@ -126,7 +156,10 @@ int Run(const b24::Config& config, const std::map<std::string, std::string>& env
     log.Error(absl::StrCat("bad configuration: ", s.message()));
     return 2;
   }
-  b24::grpcapi::Bitrix24ServiceImpl service(rest, portals, &oauth, &installer, clock, log);
+  b24::grpcapi::ServiceOptions so;
+  so.max_message_bytes = static_cast<size_t>(config.grpc_max_message_bytes);
+  b24::grpcapi::Bitrix24ServiceImpl service(rest, cursors, portals, &oauth, &installer, clock, log, so);
+  b24::grpcapi::InstallProtobufLogHandler();
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -152,6 +185,8 @@ int Run(const b24::Config& config, const std::map<std::string, std::string>& env
   int port = 0;
   builder.AddListeningPort(config.listen, creds, &port);
   builder.RegisterService(&service);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(config.grpc_max_message_bytes));
+  builder.SetMaxSendMessageSize(static_cast<int>(config.grpc_max_message_bytes));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
     log.Error(absl::StrCat("cannot listen on ", config.listen, " (address in use or invalid?)"));

@@ -30,15 +30,16 @@ absl::Status ReinstallError(const std::string& member_id, const std::string& cod
 }  // namespace
 
 absl::StatusOr<storage::TokenUpdate> ParseTokenResponse(const http::HttpResponse& response, absl::Time now) {
-  Json body = Json::parse(response.body, nullptr, false);
-  if (body.is_discarded() || !body.is_object()) {
+  rest::JsonParse parsed = rest::ParseUntrustedJson(response.body);
+  Json& body = parsed.value;
+  if (!parsed.ok() || !body.is_object()) {
     return ErrorWithDetail(absl::StatusCode::kUnavailable,
                            absl::StrCat("OAuth server answered HTTP ", response.status, " without a JSON body"),
                            {"OAUTH_BAD_RESPONSE", std::string(kDomainGateway),
                             {{"http_status", absl::StrCat(response.status)}}});
   }
   if (body.contains("error")) {  // wrong_client comes with HTTP 200
-    std::string code = body["error"].is_string() ? body["error"].get<std::string>() : body["error"].dump();
+    std::string code = body["error"].is_string() ? body["error"].get<std::string>().substr(0, 200) : "invalid_response";
     std::string description = rest::JsonString(body, "error_description");
     absl::StatusCode grpc_code = IsReinstallError(code) ? absl::StatusCode::kFailedPrecondition
                                  : response.status >= 500 ? absl::StatusCode::kUnavailable
@@ -55,12 +56,9 @@ absl::StatusOr<storage::TokenUpdate> ParseTokenResponse(const http::HttpResponse
                             {{"http_status", absl::StrCat(response.status)}}});
   }
   auto num = [&](const char* k, int64_t fallback) {
-    int64_t v = fallback;
     if (!body.contains(k)) return fallback;
-    const Json& j = body[k];
-    if (j.is_number()) return j.get<int64_t>();
-    if (j.is_string() && absl::SimpleAtoi(j.get<std::string>(), &v)) return v;
-    return fallback;
+    std::optional<int64_t> n = rest::JsonInt(&body[k]);
+    return n ? *n : fallback;
   };
   storage::TokenUpdate u;
   u.access_token = rest::JsonString(body, "access_token");
@@ -84,27 +82,43 @@ class PortalTokens final : public rest::TokenProvider, public std::enable_shared
 
   void Token(TokenCallback done) override {
     std::unique_lock<std::mutex> lock(mu_);
-    if (!refreshing_ && !Expiring(record_)) {
+    if (!refreshing_ && Usable()) {
       std::string token = record_.access_token;
       lock.unlock();
       done(token);
       return;
     }
-    Enqueue(std::move(lock), std::move(done));
+    JoinOrFailFast(std::move(lock), std::move(done));
   }
 
   void Refresh(const std::string& stale, TokenCallback done) override {
     std::unique_lock<std::mutex> lock(mu_);
-    if (!refreshing_ && record_.access_token != stale && !Expiring(record_)) {
+    if (stale == record_.access_token) dead_token_ = stale;  // the portal said so
+    if (!refreshing_ && Usable()) {
       std::string token = record_.access_token;  // somebody refreshed meanwhile
       lock.unlock();
       done(token);
       return;
     }
-    Enqueue(std::move(lock), std::move(done));
+    JoinOrFailFast(std::move(lock), std::move(done));
   }
 
  private:
+  // mu_ held. The stored token may be sent.
+  bool Usable() { return !Expiring(record_) && record_.access_token != dead_token_; }
+
+  // mu_ held. Joins the refresh in progress, fails fast with the last failure
+  // while it is fresh, or starts a refresh.
+  void JoinOrFailFast(std::unique_lock<std::mutex> lock, TokenCallback done) {
+    if (!refreshing_ && m_.clock_.Now() < failed_until_) {
+      absl::Status failure = failure_;
+      lock.unlock();
+      done(failure);
+      return;
+    }
+    Enqueue(std::move(lock), std::move(done));
+  }
+
   bool Expiring(const storage::PortalRecord& r) {
     return r.expires_at > 0 && absl::FromUnixSeconds(r.expires_at) - m_.clock_.Now() < m_.options_.refresh_ahead;
   }
@@ -128,6 +142,12 @@ class PortalTokens final : public rest::TokenProvider, public std::enable_shared
       std::lock_guard<std::mutex> lock(mu_);
       if (fresh) record_ = std::move(*fresh);
       refreshing_ = false;
+      if (status.ok()) {
+        failed_until_ = absl::InfinitePast();
+      } else {
+        failed_until_ = m_.clock_.Now() + m_.options_.failure_cooldown;
+        failure_ = status;
+      }
       waiters.swap(waiters_);
       token = record_.access_token;
     }
@@ -228,6 +248,9 @@ class PortalTokens final : public rest::TokenProvider, public std::enable_shared
   storage::PortalRecord record_;
   bool refreshing_ = false;
   std::string stale_;
+  std::string dead_token_;  // rejected by the portal as expired: never sent again
+  absl::Time failed_until_ = absl::InfinitePast();
+  absl::Status failure_;    // of the last refresh, while failed_until_ is ahead
   absl::Time started_;
   std::vector<TokenCallback> waiters_;
 };
@@ -242,13 +265,13 @@ std::string OAuthManager::TokenUrl(const std::string& server_endpoint) const {
   // The client secret goes to this URL: only Bitrix24's OAuth servers (or the
   // configured one, or loopback when allowed for tests) are trusted with it,
   // whatever an install payload claimed as its server_endpoint.
+  // An explicit oauth.server wins (documented in docs/configuration.md).
+  if (!options_.token_url.empty()) return options_.token_url;
   absl::StatusOr<http::Url> u = http::ParseUrl(server_endpoint);
-  absl::StatusOr<http::Url> configured = http::ParseUrl(options_.token_url);
-  if (server_endpoint.empty() || !u.ok()) return options_.token_url;
+  if (server_endpoint.empty() || !u.ok()) return kDefaultTokenUrl;
   bool trusted = u->host == "oauth.bitrix.info" || u->host == "oauth.bitrix24.tech" ||
-                 (configured.ok() && u->host == configured->host) ||
                  (http::HostPolicy::IsLoopback(u->host) && policy_.Check(*u).ok());
-  return trusted ? u->Origin() + "/oauth/token/" : options_.token_url;
+  return trusted ? u->Origin() + "/oauth/token/" : kDefaultTokenUrl;
 }
 
 void OAuthManager::Forget(const std::string& member_id) {

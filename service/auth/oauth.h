@@ -5,7 +5,10 @@
 // TokenStore and hands out one TokenProvider per portal. A provider
 //   - refreshes ahead of expiry (refresh_ahead) and on `expired_token`;
 //   - within the process runs one refresh per portal at a time; every caller
-//     waiting meanwhile gets its result (single flight);
+//     waiting meanwhile gets its result, success or failure (single flight);
+//     a failure is remembered for failure_cooldown, during which callers fail
+//     fast with it; a token the portal called expired is never handed out
+//     again;
 //   - across processes first re-reads the row (someone may have refreshed),
 //     then claims a lease on the row; only the lease holder calls the OAuth
 //     server, the others poll the row until the new pair appears; the holder
@@ -34,8 +37,20 @@
 
 namespace b24::auth {
 
+// Bitrix24's OAuth server, used when neither the configuration nor a trusted
+// server_endpoint names another.
+inline constexpr char kDefaultTokenUrl[] = "https://oauth.bitrix.info/oauth/token/";
+
 struct OAuthOptions {
-  std::string token_url = "https://oauth.bitrix.info/oauth/token/";  // default OAuth server
+  // oauth.server: when set, every refresh goes here, whatever server_endpoint
+  // an install payload or a token answer named (egress proxies, regional or
+  // sandbox servers). Empty: the payload's server_endpoint when it is one of
+  // Bitrix24's OAuth hosts (or loopback when allowed), else kDefaultTokenUrl.
+  std::string token_url;
+  // After a failed refresh, callers of that portal fail at once with the same
+  // status for this long instead of each trying (and each spending a request
+  // on the portal with the dead token).
+  absl::Duration failure_cooldown = absl::Seconds(5);
   absl::Duration refresh_ahead = absl::Minutes(5);
   absl::Duration lease = absl::Seconds(30);       // how long a refresh claim holds
   absl::Duration poll_interval = absl::Milliseconds(100);

@@ -1,5 +1,9 @@
 #include "service/auth/portal_directory.h"
 
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -31,6 +35,16 @@ absl::StatusOr<rest::Portal> PortalDirectory::Webhook(const std::string& text, c
   if (parts.size() != 3 || parts[0] != "rest" || !url->query.empty()) {
     return GatewayError(absl::StatusCode::kInvalidArgument, "INVALID_WEBHOOK_URL",
                         "a webhook URL must look like https://HOST/rest/<user_id>/<code>/");
+  }
+  auto only = [](const std::string& s, auto allowed) { return !s.empty() && std::all_of(s.begin(), s.end(), allowed); };
+  if (!only(parts[1], absl::ascii_isdigit)) {
+    return GatewayError(absl::StatusCode::kInvalidArgument, "INVALID_WEBHOOK_URL",
+                        "the user id in a webhook URL (/rest/<user_id>/<code>/) must be a number");
+  }
+  if (!only(parts[2], [](char c) { return absl::ascii_isalnum(c) || c == '_' || c == '-'; })) {
+    return GatewayError(absl::StatusCode::kInvalidArgument, "INVALID_WEBHOOK_URL",
+                        "the code in a webhook URL (/rest/<user_id>/<code>/) may contain only letters, digits, "
+                        "'_' and '-'; copy it again from the Bitrix24 webhook page");
   }
   if (absl::Status s = policy_.Check(*url); !s.ok()) return s;
   rest::Portal p;

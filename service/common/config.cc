@@ -2,7 +2,9 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cstring>
 #include <functional>
+#include <initializer_list>
 #include <sstream>
 
 #include "absl/strings/ascii.h"
@@ -41,6 +43,29 @@ Setter Column(std::string StoreColumns::*field) {
 Setter Int(int Config::*field) {
   return [field](Config& c, const std::string& v) { return absl::SimpleAtoi(v, &(c.*field)); };
 }
+Setter Int64(int64_t Config::*field) {
+  return [field](Config& c, const std::string& v) { return absl::SimpleAtoi(v, &(c.*field)); };
+}
+// Bytes: a number with an optional KiB/MiB/GiB (or K/M/G) suffix.
+Setter Bytes(int64_t Config::*field) {
+  return [field](Config& c, const std::string& text) {
+    std::string v(absl::StripAsciiWhitespace(text));
+    int64_t unit = 1;
+    for (auto [suffix, factor] : std::initializer_list<std::pair<const char*, int64_t>>{
+             {"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", int64_t{1} << 30}, {"K", 1 << 10}, {"M", 1 << 20},
+             {"G", int64_t{1} << 30}}) {
+      if (absl::EndsWith(v, suffix)) {
+        v = v.substr(0, v.size() - strlen(suffix));
+        unit = factor;
+        break;
+      }
+    }
+    int64_t n;
+    if (!absl::SimpleAtoi(v, &n) || n < 0 || n > (int64_t{1} << 40) / unit) return false;
+    c.*field = n * unit;
+    return true;
+  };
+}
 Setter Dbl(double Config::*field) {
   return [field](Config& c, const std::string& v) { return absl::SimpleAtod(v, &(c.*field)) && c.*field >= 0; };
 }
@@ -72,19 +97,45 @@ const std::vector<Key>& Keys() {
        Dur(&Config::request_timeout)},
       {"http.ca_file", "CA bundle for verifying portals (default: system store)", Str(&Config::ca_file)},
       {"http.user_agent", "User-Agent sent to portals", Str(&Config::user_agent)},
+      {"http.max_response_bytes",
+       "largest answer accepted from a portal after decompression, e.g. 64MiB; larger ones are aborted "
+       "(RESOURCE_EXHAUSTED UPSTREAM_RESPONSE_TOO_LARGE) (default 64MiB)",
+       Bytes(&Config::max_response_bytes)},
+      {"http.max_json_depth", "deepest JSON nesting accepted from a portal (default 64)", Int(&Config::max_json_depth)},
+      {"http.max_json_values", "most JSON values in one answer from a portal (default 4000000)",
+       Int64(&Config::max_json_values)},
+      {"http.min_attempt_time",
+       "an upstream attempt starts only when this much of the caller's deadline is left (default 50ms)",
+       Dur(&Config::min_attempt_time)},
+      {"http.callback_threads", "threads that parse and convert upstream answers (default 4)",
+       Int(&Config::callback_threads)},
+      {"grpc.max_message_bytes",
+       "largest gRPC message sent or received, e.g. 4MiB; larger results are RESOURCE_EXHAUSTED RESULT_TOO_LARGE "
+       "(default 4MiB, gRPC's default receive limit)",
+       Bytes(&Config::grpc_max_message_bytes)},
       {"security.allowed_hosts", "comma list of host suffixes the gateway may call (default: Bitrix24 cloud domains)",
        List(&Config::allowed_hosts)},
       {"security.allow_http", "allow plain http:// portals (default false; for tests and sandboxes)",
        Bool(&Config::allow_http)},
       {"security.allow_loopback", "allow loopback hosts 127.0.0.0/8, ::1, localhost (default false)",
        Bool(&Config::allow_loopback)},
-      {"oauth.server", "OAuth token endpoint (default https://oauth.bitrix.info/oauth/token/)",
+      {"oauth.server",
+       "OAuth token endpoint; when set, every refresh goes here whatever server_endpoint a portal names "
+       "(default: the portal's server_endpoint if it is a Bitrix24 OAuth host, else "
+       "https://oauth.bitrix.info/oauth/token/)",
        Str(&Config::oauth_server)},
+      {"oauth.failure_cooldown",
+       "after a failed token refresh, callers of that portal fail fast with the same error this long (default 5s)",
+       Dur(&Config::refresh_failure_cooldown)},
       {"oauth.refresh_ahead", "refresh access tokens this long before they expire (default 5m)",
        Dur(&Config::refresh_ahead)},
       {"oauth.refresh_lease",
        "how long one replica may hold a portal's refresh before another takes over (default 30s)",
        Dur(&Config::refresh_lease)},
+      {"security.cursor_key_env",
+       "environment variable holding the key that signs GetAll cursors (default B24_CURSOR_KEY; when unset, the "
+       "store encryption key is used, else a random key: cursors then work only within one process)",
+       Str(&Config::cursor_key_env)},
       {"store.url", "SOCI connection string (default sqlite3://db=bitrix24-service.db)", Str(&Config::store)},
       {"store.pool_size", "database connections (default 4)", Int(&Config::store_pool_size)},
       {"store.table", "token table name", Column(&StoreColumns::table)},
@@ -216,7 +267,10 @@ absl::StatusOr<Config> LoadConfig(const std::vector<std::string>& args,
     }
   }
   for (const auto& [name, value] : env) {
-    if (!absl::StartsWith(name, "B24_") || name == "B24_CONFIG" || name == c.encryption_key_env) continue;
+    if (!absl::StartsWith(name, "B24_") || name == "B24_CONFIG" || name == c.encryption_key_env ||
+        name == c.cursor_key_env) {
+      continue;
+    }
     if (absl::StartsWith(name, "B24_WEBHOOK_")) {
       std::string wh = absl::AsciiStrToLower(name.substr(12));
       if (absl::Status s = Apply(c, "webhooks." + wh, value, "environment " + name); !s.ok()) return s;
@@ -241,6 +295,16 @@ absl::StatusOr<Config> LoadConfig(const std::vector<std::string>& args,
   }
   if (c.rate_burst < 1 || c.rate_drain_per_second <= 0) {
     return absl::InvalidArgumentError("limits.burst must be ≥ 1 and limits.drain_per_second > 0");
+  }
+  if (c.max_json_depth < 2 || c.max_json_depth > 1000) {
+    return absl::InvalidArgumentError("http.max_json_depth must be between 2 and 1000");
+  }
+  if (c.max_json_values < 1) return absl::InvalidArgumentError("http.max_json_values must be at least 1");
+  if (c.callback_threads < 1 || c.callback_threads > 256) {
+    return absl::InvalidArgumentError("http.callback_threads must be between 1 and 256");
+  }
+  if (c.grpc_max_message_bytes < 64 * 1024 || c.grpc_max_message_bytes > (int64_t{1} << 31) - 1) {
+    return absl::InvalidArgumentError("grpc.max_message_bytes must be between 64KiB and 2GiB");
   }
   if (c.tls_cert_file.empty() != c.tls_key_file.empty()) {
     return absl::InvalidArgumentError("tls.cert_file and tls.key_file must be set together");

@@ -48,6 +48,13 @@ struct Config {
   absl::Duration request_timeout = absl::Seconds(70);
   std::string ca_file;
   std::string user_agent = "bitrix24-service/0.1";
+  int64_t max_response_bytes = 64 << 20;       // decompressed, per answer
+  int max_json_depth = 64;
+  int64_t max_json_values = 4'000'000;
+  absl::Duration min_attempt_time = absl::Milliseconds(50);
+  int callback_threads = 4;
+  // gRPC.
+  int64_t grpc_max_message_bytes = 4 << 20;
   // Which hosts the gateway may call (suffix match on '.', or exact).
   std::vector<std::string> allowed_hosts = {
       "bitrix24.com", "bitrix24.ru", "bitrix24.de", "bitrix24.es", "bitrix24.eu", "bitrix24.fr",
@@ -59,9 +66,12 @@ struct Config {
   // Named webhooks: name → URL.
   std::map<std::string, std::string> webhooks;
   // OAuth.
-  std::string oauth_server = "https://oauth.bitrix.info/oauth/token/";
+  std::string oauth_server;  // "" = Bitrix24's, or a trusted server_endpoint of the portal
   absl::Duration refresh_ahead = absl::Minutes(5);
   absl::Duration refresh_lease = absl::Seconds(30);
+  absl::Duration refresh_failure_cooldown = absl::Seconds(5);
+  // GetAll cursors are signed with the key in this environment variable.
+  std::string cursor_key_env = "B24_CURSOR_KEY";
   // Token store.
   std::string store = "sqlite3://db=bitrix24-service.db";
   int store_pool_size = 4;

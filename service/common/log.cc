@@ -1,6 +1,6 @@
 #include "service/common/log.h"
 
-#include <regex>
+#include <algorithm>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -31,29 +31,119 @@ void Logger::Log(LogLevel level, absl::string_view message) {
 }
 
 namespace {
-const std::string kSecretNames =
-    "auth|access_token|refresh_token|client_secret|application_token|AUTH_ID|REFRESH_ID|password|"
-    "APPLICATION_TOKEN|code|[a-zA-Z_]*token[a-zA-Z_]*|[a-zA-Z_]*secret[a-zA-Z_]*";
-}  // namespace
 
-std::string RedactUrl(absl::string_view url) {
-  static const std::regex webhook(R"((/rest/[^/?#]+/)([^/?#]+)(/))");
-  static const std::regex query("([?&](?:" + kSecretNames + ")=)[^&#]*", std::regex::icase);
-  std::string s = std::regex_replace(std::string(url), webhook, "$1***$3");
-  return std::regex_replace(s, query, "$1***");
+bool IsWordChar(char c) { return absl::ascii_isalnum(c) || c == '_'; }
+
+// Names whose values are secrets (any case): the OAuth and webhook fields of
+// PROTOCOL.md §1.2/§6/§7, and anything that says token or secret.
+bool IsSecretName(absl::string_view name) {
+  std::string n = absl::AsciiStrToLower(name);
+  for (const char* exact : {"auth", "access_token", "refresh_token", "client_secret", "application_token", "auth_id",
+                            "refresh_id", "password", "code"}) {
+    if (n == exact) return true;
+  }
+  return absl::StrContains(n, "token") || absl::StrContains(n, "secret");
 }
 
+// Where an unquoted (form or query) value ends.
+bool EndsFormValue(char c) {
+  return c == '&' || c == '#' || c == '"' || c == '\'' || c == '<' || c == '>' || absl::ascii_isspace(c);
+}
+
+bool EndsPathSegment(char c) { return c == '/' || c == '?' || EndsFormValue(c); }
+
+// One linear pass: every character is looked at a bounded number of times, so
+// hostile input of any length costs time proportional to its size and no
+// stack (this replaced std::regex, which recursed once per character).
+std::string Redact(absl::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  const size_t n = s.size();
+  size_t i = 0;
+  while (i < n) {
+    char c = s[i];
+    if (IsWordChar(c) && (i == 0 || !IsWordChar(s[i - 1]))) {
+      size_t j = i;
+      while (j < n && IsWordChar(s[j])) ++j;
+      absl::string_view word = s.substr(i, j - i);
+      // "auth%5Bcode%5D=": the word after "%" starts with the "5B" of the escape.
+      absl::string_view name = word;
+      if (i > 0 && s[i - 1] == '%' && name.size() > 2 && (name[0] == '5') && (name[1] == 'B' || name[1] == 'b')) {
+        name.remove_prefix(2);
+      }
+      if (IsSecretName(name)) {
+        // JSON: "name" : "value" — the value runs to its closing quote, or to the end.
+        if (i > 0 && s[i - 1] == '"' && j < n && s[j] == '"') {
+          size_t k = j + 1;
+          while (k < n && absl::ascii_isspace(s[k])) ++k;
+          if (k < n && s[k] == ':') {
+            ++k;
+            while (k < n && absl::ascii_isspace(s[k])) ++k;
+            if (k < n && s[k] == '"') {
+              size_t m = k + 1;
+              while (m < n && s[m] != '"') m += s[m] == '\\' ? 2 : 1;
+              out.append(s.data() + i, k + 1 - i);
+              out.append("***");
+              if (m < n) out.push_back('"');
+              i = std::min(m + 1, n);
+              continue;
+            }
+          }
+        }
+        // Form or query: name=value, name]=value, name%5D=value.
+        size_t k = j;
+        if (k < n && s[k] == ']') {
+          ++k;
+        } else if (k + 2 < n && s[k] == '%' && s[k + 1] == '5' && (s[k + 2] == 'D' || s[k + 2] == 'd')) {
+          k += 3;
+        }
+        if (k < n && s[k] == '=') {
+          size_t m = k + 1;
+          while (m < n && !EndsFormValue(s[m])) ++m;
+          out.append(s.data() + i, k + 1 - i);
+          out.append("***");
+          i = m;
+          continue;
+        }
+      }
+      out.append(word.data(), word.size());
+      i = j;
+      continue;
+    }
+    // Webhook URLs: /rest/<user_id>/<code>/... and /rest/api/<user_id>/<code>/...
+    if (c == '/' && s.substr(i, 6) == "/rest/") {
+      size_t a = i + 6;
+      if (s.substr(a, 4) == "api/") a += 4;
+      size_t b = a;
+      while (b < n && !EndsPathSegment(s[b])) ++b;
+      absl::string_view user = s.substr(a, b - a);
+      bool numeric_user = !user.empty() && std::all_of(user.begin(), user.end(), absl::ascii_isdigit);
+      if (b < n && s[b] == '/' && b > a) {
+        size_t d = b + 1;
+        while (d < n && !EndsPathSegment(s[d])) ++d;
+        if (d > b + 1 && (numeric_user || (d < n && s[d] == '/'))) {
+          out.append(s.data() + i, b + 1 - i);
+          out.append("***");
+          i = d;
+          continue;
+        }
+      }
+    }
+    out.push_back(c);
+    ++i;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string RedactUrl(absl::string_view url) { return Redact(url); }
+
 std::string RedactBody(absl::string_view body, size_t max_len) {
-  // JSON: "key":"value" (string values only; tokens are strings). Form: key=value, auth[key]=value.
-  static const std::regex json("(\"(?:" + kSecretNames + ")\"\\s*:\\s*\")(?:[^\"\\\\]|\\\\.)*\"", std::regex::icase);
-  static const std::regex form("((?:^|&)(?:[a-zA-Z_]*(?:%5B|\\[))?(?:" + kSecretNames +
-                                   ")(?:%5D|\\])?=)[^&]*",
-                               std::regex::icase);
-  std::string s = std::regex_replace(std::string(body), json, "$1***\"");
-  s = std::regex_replace(s, form, "$1***");
-  s = RedactUrl(s);
-  if (s.size() > max_len) s = absl::StrCat(s.substr(0, max_len), "...(", s.size(), " bytes)");
-  return s;
+  // Only the part that is shown is scanned: a secret cut by the limit is
+  // redacted up to the cut, and a 64 MiB answer costs no more than 2 KiB.
+  if (body.size() <= max_len) return Redact(body);
+  return absl::StrCat(Redact(body.substr(0, max_len)), "...(", body.size(), " bytes)");
 }
 
 }  // namespace b24

@@ -10,7 +10,8 @@ constexpr absl::string_view kPayloadUrl = "type.b24/ErrorDetail";
 absl::Status ErrorWithDetail(absl::StatusCode code, absl::string_view message, ErrorDetail detail) {
   absl::Status status(code, message);
   nlohmann::json j = {{"reason", detail.reason}, {"domain", detail.domain}, {"metadata", detail.metadata}};
-  status.SetPayload(kPayloadUrl, absl::Cord(j.dump()));
+  // Portal text may not be UTF-8: replace, never throw (dump() would).
+  status.SetPayload(kPayloadUrl, absl::Cord(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
   return status;
 }
 

@@ -9,6 +9,22 @@
 
 namespace b24::exec {
 
+namespace {
+
+// The request was sent and its fate is unknown: say so, in the message and in
+// ErrorInfo, so a caller never repeats a write that ran.
+absl::Status MayHaveExecuted(const absl::Status& failure, const std::string& method) {
+  ErrorDetail d = GetErrorDetail(failure).value_or(ErrorDetail{"UPSTREAM_FAILURE", std::string(kDomainGateway), {}});
+  if (d.metadata["may_have_executed"] == "true") return failure;
+  d.metadata["may_have_executed"] = "true";
+  return ErrorWithDetail(failure.code(),
+                         absl::StrCat(failure.message(), "; ", method,
+                                      " changes data and may have been executed, so it was not retried"),
+                         std::move(d));
+}
+
+}  // namespace
+
 struct Executor::Task {
   Job job;
   JobDone done;
@@ -140,7 +156,7 @@ void Executor::Pump(const std::string& host) {
       }
       double wait_bucket = std::max(0.0, (p.level + ahead + 1 - capacity) / p.drain);
       absl::Time earliest = std::max(ready, now + absl::Seconds(wait_bucket));
-      if (earliest >= t.job.deadline) {
+      if (earliest + options_.min_attempt_time > t.job.deadline) {
         std::string why = blocked_method.empty()
             ? absl::StrCat("the portal's request rate (", p.drain, "/s) needs ", absl::FormatDuration(earliest - now),
                            " before it can be sent")
@@ -215,7 +231,25 @@ void Executor::Dispatch(std::shared_ptr<Task> task) {
     Pump(task->job.portal);
     return;
   }
-  request->timeout = std::min(request->timeout, task->job.deadline - clock_.Now());
+  absl::Duration left = task->job.deadline - clock_.Now() - kReplyMargin;
+  if (left < options_.min_attempt_time && task->job.deadline != absl::InfiniteFuture()) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      Portal& p = PortalFor(task->job.portal);
+      p.in_flight--;
+      p.level = std::max(0.0, p.level - 1);  // nothing was sent
+      for (const std::string& m : task->job.gated_methods) p.methods[m].in_flight--;
+    }
+    Fail(task, http::MarkNotSent(GatewayError(
+                   absl::StatusCode::kDeadlineExceeded, "DEADLINE_BEFORE_SEND",
+                   absl::StrCat(task->job.method, " on ", task->job.portal, " was not sent: ",
+                                absl::FormatDuration(std::max(left + kReplyMargin, absl::ZeroDuration())),
+                                " of the deadline were left, less than http.min_attempt_time (",
+                                absl::FormatDuration(options_.min_attempt_time), ")"))));
+    Pump(task->job.portal);
+    return;
+  }
+  request->timeout = std::min(request->timeout, left);
   request->idempotent = task->job.idempotent;
   transport_.Send(std::move(*request), [this, task](absl::StatusOr<http::HttpResponse> result) {
     OnResult(task, std::move(result));
@@ -304,14 +338,7 @@ void Executor::OnResult(std::shared_ptr<Task> task, absl::StatusOr<http::HttpRes
         break;
       case Outcome::kTransient:
         if (!task->job.idempotent && !v.surely_not_executed) {
-          ErrorDetail d = GetErrorDetail(failure).value_or(
-              ErrorDetail{"UPSTREAM_FAILURE", std::string(kDomainGateway), {}});
-          d.metadata["may_have_executed"] = "true";
-          failure = ErrorWithDetail(failure.code(),
-                                    absl::StrCat(failure.message(), "; ", task->job.method,
-                                                 " changes data and may have been executed, so it was not retried"),
-                                    std::move(d));
-          fail = true;
+          fail = true;  // marked below: a write is never repeated after an ambiguous failure
         } else if (task->attempts >= options_.max_attempts) {
           failure = ErrorWithDetail(failure.code(),
                                     absl::StrCat(failure.message(), " (gave up after ", task->attempts, " attempts)"),
@@ -320,7 +347,7 @@ void Executor::OnResult(std::shared_ptr<Task> task, absl::StatusOr<http::HttpRes
           fail = true;
         } else {
           absl::Time when = now + Backoff(task->attempts);
-          if (when >= task->job.deadline) {
+          if (when + options_.min_attempt_time > task->job.deadline) {
             fail = true;
           } else {
             requeue_at(when);
@@ -328,7 +355,10 @@ void Executor::OnResult(std::shared_ptr<Task> task, absl::StatusOr<http::HttpRes
         }
         break;
     }
-    if (fail) counters.failures++;
+    if (fail) {
+      counters.failures++;
+      if (!task->job.idempotent && !v.surely_not_executed) failure = MayHaveExecuted(failure, task->job.method);
+    }
   }
   if (deliver) task->done(absl::OkStatus());
   if (fail) task->done(failure);

@@ -18,7 +18,9 @@
 // Retries are bounded, jittered and never outlive the caller's deadline. A
 // request that changes data is repeated only when the portal surely did not
 // run it (limit errors, connection never made); otherwise the caller learns it
-// may have been executed.
+// may have been executed (ErrorInfo metadata may_have_executed=true) whenever
+// the request was sent. An attempt's HTTP timeout ends kReplyMargin before the
+// caller's deadline, so that answer reaches the caller before its own timer.
 //
 // The executor knows no Bitrix24 JSON: each Job brings `judge`, which reads a
 // response and returns a Verdict. Thread-safety: all methods from any thread;
@@ -64,7 +66,10 @@ struct OperatingSample {
 struct Verdict {
   Outcome outcome = Outcome::kSuccess;
   absl::Status status;                     // the error for every outcome but kSuccess
-  bool surely_not_executed = false;        // for kTransient: may a write be repeated?
+  // The portal surely did not run the request (limit errors, connection never
+  // made, the portal's own refusal). A write that fails without it is
+  // reported with may_have_executed; a transient one is repeated only with it.
+  bool surely_not_executed = false;
   std::vector<OperatingSample> operating;  // feeds the operating tracker
 };
 
@@ -89,6 +94,10 @@ struct PortalLimits {
   int burst = 50;
 };
 
+// How long before the caller's deadline an attempt is abandoned: time for the
+// gateway's status (with may_have_executed) to reach the caller first.
+inline constexpr absl::Duration kReplyMargin = absl::Milliseconds(20);
+
 struct ExecutorOptions {
   PortalLimits standard{2, 50};
   PortalLimits enterprise{5, 250};
@@ -102,6 +111,11 @@ struct ExecutorOptions {
   int max_limit_retries = 20;                // for QUERY_LIMIT_EXCEEDED / OPERATION_TIME_LIMIT
   absl::Duration retry_base_delay = absl::Milliseconds(500);
   absl::Duration retry_max_delay = absl::Seconds(10);
+  // An attempt is started only when at least this much of the caller's
+  // deadline is left; otherwise the job fails with DEADLINE_EXCEEDED
+  // (DEADLINE_BEFORE_SEND) without reaching the portal, so a write never runs
+  // for a caller who has already been told it timed out.
+  absl::Duration min_attempt_time = absl::Milliseconds(50);
   uint64_t seed = 0x5eed;
 };
 

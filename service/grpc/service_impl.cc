@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "service/common/status.h"
+#include "service/common/utf8.h"
 #include "service/grpc/convert.h"
 
 namespace b24::grpcapi {
@@ -27,12 +28,50 @@ grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx, const absl
   return reactor;
 }
 
+// Bytes of a response's own fields around its results (tags, total, next, time).
+constexpr size_t kEnvelopeOverhead = 256;
+
 }  // namespace
 
-Bitrix24ServiceImpl::Bitrix24ServiceImpl(rest::RestClient& rest, auth::PortalDirectory& portals,
-                                         auth::OAuthManager* oauth, auth::Installer* installer, Clock& clock,
-                                         Logger& log)
-    : rest_(rest), batch_(rest), portals_(portals), oauth_(oauth), installer_(installer), clock_(clock), log_(log) {}
+Bitrix24ServiceImpl::Bitrix24ServiceImpl(rest::RestClient& rest, const rest::ExportCursor& cursors,
+                                         auth::PortalDirectory& portals, auth::OAuthManager* oauth,
+                                         auth::Installer* installer, Clock& clock, Logger& log, ServiceOptions options)
+    : rest_(rest), cursors_(cursors), batch_(rest), portals_(portals), oauth_(oauth), installer_(installer),
+      clock_(clock), log_(log), options_(options) {}
+
+template <class Request, class Response, class Handler>
+grpc::ServerUnaryReactor* Bitrix24ServiceImpl::Unary(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* in,
+                                                     grpc::ByteBuffer* out, Handler handler) {
+  auto call = std::make_shared<std::pair<Request, Response>>();
+  if (absl::Status s = DecodeRequest(*in, &call->first); !s.ok()) return FinishNow(ctx, s);
+  auto* reactor = ctx->DefaultReactor();
+  (this->*handler)(ctx, call->first, &call->second, [reactor, call, out](absl::Status status) {
+    if (status.ok()) status = EncodeResponse(call->second, out);
+    reactor->Finish(ToGrpcStatus(status));
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* Bitrix24ServiceImpl::Call(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* in,
+                                                    grpc::ByteBuffer* out) {
+  return Unary<v1::CallRequest, v1::CallResponse>(ctx, in, out, &Bitrix24ServiceImpl::DoCall);
+}
+grpc::ServerUnaryReactor* Bitrix24ServiceImpl::Batch(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* in,
+                                                     grpc::ByteBuffer* out) {
+  return Unary<v1::BatchRequest, v1::BatchResponse>(ctx, in, out, &Bitrix24ServiceImpl::DoBatch);
+}
+grpc::ServerUnaryReactor* Bitrix24ServiceImpl::Install(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* in,
+                                                       grpc::ByteBuffer* out) {
+  return Unary<v1::InstallRequest, v1::InstallResponse>(ctx, in, out, &Bitrix24ServiceImpl::DoInstall);
+}
+grpc::ServerUnaryReactor* Bitrix24ServiceImpl::ListPortals(grpc::CallbackServerContext* ctx,
+                                                           const grpc::ByteBuffer* in, grpc::ByteBuffer* out) {
+  return Unary<v1::ListPortalsRequest, v1::ListPortalsResponse>(ctx, in, out, &Bitrix24ServiceImpl::DoListPortals);
+}
+grpc::ServerUnaryReactor* Bitrix24ServiceImpl::RemovePortal(grpc::CallbackServerContext* ctx,
+                                                            const grpc::ByteBuffer* in, grpc::ByteBuffer* out) {
+  return Unary<v1::RemovePortalRequest, v1::RemovePortalResponse>(ctx, in, out, &Bitrix24ServiceImpl::DoRemovePortal);
+}
 
 absl::StatusOr<rest::Portal> Bitrix24ServiceImpl::Resolve(grpc::CallbackServerContext* ctx,
                                                           const v1::PortalRef& ref) {
@@ -62,47 +101,54 @@ absl::Time Bitrix24ServiceImpl::Deadline(grpc::CallbackServerContext* ctx) {
   return clock_.Now() + absl::FromChrono(d - std::chrono::system_clock::now());
 }
 
-grpc::ServerUnaryReactor* Bitrix24ServiceImpl::Call(grpc::CallbackServerContext* ctx, const v1::CallRequest* request,
-                                                    v1::CallResponse* response) {
-  absl::StatusOr<rest::Portal> portal = Resolve(ctx, request->portal());
-  if (!portal.ok()) return FinishNow(ctx, portal.status());
-  absl::StatusOr<nlohmann::ordered_json> params = StructToJson(request->params());
-  if (!params.ok()) return FinishNow(ctx, params.status());
-  auto* reactor = ctx->DefaultReactor();
-  rest_.Call(*portal, request->method(), *params, Deadline(ctx),
-             [reactor, response](absl::StatusOr<rest::Envelope> env) {
-               if (!env.ok()) {
-                 reactor->Finish(ToGrpcStatus(env.status()));
-                 return;
+void Bitrix24ServiceImpl::DoCall(grpc::CallbackServerContext* ctx, const v1::CallRequest& request,
+                                 v1::CallResponse* response, Done done) {
+  absl::StatusOr<rest::Portal> portal = Resolve(ctx, request.portal());
+  if (!portal.ok()) return done(portal.status());
+  absl::StatusOr<rest::Json> params = StructToJson(request.params());
+  if (!params.ok()) return done(params.status());
+  size_t max_bytes = options_.max_message_bytes;
+  rest_.Call(*portal, request.method(), *params, Deadline(ctx),
+             [response, max_bytes, method = request.method(), done = std::move(done)](
+                 absl::StatusOr<rest::Envelope> env) {
+               if (!env.ok()) return done(env.status());
+               if (absl::Status s = CheckFits(ShapeOf(env->result), kEnvelopeOverhead, 1, max_bytes,
+                                              absl::StrCat("the result of ", method));
+                   !s.ok()) {
+                 return done(s);
                }
-               if (absl::Status s = JsonToValue(env->result, response->mutable_result()); !s.ok()) {
-                 reactor->Finish(ToGrpcStatus(s));
-                 return;
-               }
+               JsonToValue(env->result, response->mutable_result());
                if (env->total) response->set_total(*env->total);
                if (env->next) response->set_next(*env->next);
                FillTime(env->time, response->mutable_time());
-               reactor->Finish(grpc::Status::OK);
+               done(absl::OkStatus());
              });
-  return reactor;
 }
 
-grpc::ServerUnaryReactor* Bitrix24ServiceImpl::Batch(grpc::CallbackServerContext* ctx,
-                                                     const v1::BatchRequest* request, v1::BatchResponse* response) {
-  absl::StatusOr<rest::Portal> portal = Resolve(ctx, request->portal());
-  if (!portal.ok()) return FinishNow(ctx, portal.status());
+void Bitrix24ServiceImpl::DoBatch(grpc::CallbackServerContext* ctx, const v1::BatchRequest& request,
+                                  v1::BatchResponse* response, Done done) {
+  absl::StatusOr<rest::Portal> portal = Resolve(ctx, request.portal());
+  if (!portal.ok()) return done(portal.status());
   std::vector<rest::BatchCommand> commands;
-  for (const v1::BatchCommand& c : request->commands()) {
-    absl::StatusOr<nlohmann::ordered_json> params = StructToJson(c.params());
-    if (!params.ok()) return FinishNow(ctx, params.status());
+  for (const v1::BatchCommand& c : request.commands()) {
+    absl::StatusOr<rest::Json> params = StructToJson(c.params());
+    if (!params.ok()) return done(params.status());
     commands.push_back({c.key(), c.method(), *std::move(params)});
   }
-  auto* reactor = ctx->DefaultReactor();
-  batch_.Run(*portal, std::move(commands), request->halt(), Deadline(ctx),
-             [reactor, response](absl::StatusOr<rest::BatchResult> result) {
-               if (!result.ok()) {
-                 reactor->Finish(ToGrpcStatus(result.status()));
-                 return;
+  size_t max_bytes = options_.max_message_bytes;
+  batch_.Run(*portal, std::move(commands), request.halt(), Deadline(ctx),
+             [response, max_bytes, done = std::move(done)](absl::StatusOr<rest::BatchResult> result) {
+               if (!result.ok()) return done(result.status());
+               // The whole response must fit one message: check before building.
+               ProtoShape total;
+               for (const rest::BatchCommandResult& c : result->commands) {
+                 ProtoShape s = c.state == rest::BatchCommandResult::State::kOk ? ShapeOf(c.result) : ProtoShape{};
+                 total.bytes += s.bytes + c.key.size() + c.error_code.size() + c.error_description.size() + 128;
+                 total.depth = std::max(total.depth, s.depth);
+               }
+               if (absl::Status s = CheckFits(total, kEnvelopeOverhead, 2, max_bytes, "the batch's results");
+                   !s.ok()) {
+                 return done(s);
                }
                response->set_http_requests(result->http_requests);
                for (rest::BatchCommandResult& c : result->commands) {
@@ -110,15 +156,12 @@ grpc::ServerUnaryReactor* Bitrix24ServiceImpl::Batch(grpc::CallbackServerContext
                  out->set_key(c.key);
                  switch (c.state) {
                    case rest::BatchCommandResult::State::kOk:
-                     if (absl::Status s = JsonToValue(c.result, out->mutable_result()); !s.ok()) {
-                       reactor->Finish(ToGrpcStatus(s));
-                       return;
-                     }
+                     JsonToValue(c.result, out->mutable_result());
                      FillTime(c.time, out->mutable_time());
                      break;
                    case rest::BatchCommandResult::State::kError:
-                     out->mutable_error()->set_code(c.error_code);
-                     out->mutable_error()->set_description(c.error_description);
+                     out->mutable_error()->set_code(SanitizeUtf8(c.error_code));
+                     out->mutable_error()->set_description(SanitizeUtf8(c.error_description));
                      break;
                    case rest::BatchCommandResult::State::kNotExecuted:
                      out->set_not_executed(true);
@@ -127,9 +170,8 @@ grpc::ServerUnaryReactor* Bitrix24ServiceImpl::Batch(grpc::CallbackServerContext
                  if (c.total) out->set_total(*c.total);
                  if (c.next) out->set_next(*c.next);
                }
-               reactor->Finish(grpc::Status::OK);
+               done(absl::OkStatus());
              });
-  return reactor;
 }
 
 namespace {
@@ -137,16 +179,18 @@ namespace {
 // Streams an export, writing only when the previous write finished: the
 // export sends no new upstream request while its small buffer is full, so a
 // slow client slows the export instead of growing memory.
-class GetAllReactor final : public grpc::ServerWriteReactor<v1::GetAllResponse> {
+class GetAllReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
-  // Large chunks are split so no message nears gRPC's 4 MiB default limit.
-  static constexpr size_t kMaxMessageBytes = 1 << 20;
-
-  GetAllReactor(rest::RestClient& rest, const rest::Portal& portal, rest::ExportRequest request, absl::Time deadline,
-                v1::GetAllRequest::Format format)
-      : format_(format), link_(std::make_shared<Link>()) {
+  GetAllReactor(rest::RestClient& rest, const rest::ExportCursor& cursors, const rest::Portal& portal,
+                rest::ExportRequest request, absl::Time deadline, v1::GetAllRequest::Format format,
+                size_t max_message_bytes)
+      : format_(format),
+        max_message_bytes_(max_message_bytes),
+        // Large chunks are split so no message nears the caller's limit.
+        split_bytes_(std::min<size_t>(1 << 20, max_message_bytes / 2)),
+        link_(std::make_shared<Link>()) {
     std::weak_ptr<Link> link = link_;
-    auto exporter = rest::ListExport::Start(rest, portal, std::move(request), deadline, [link] {
+    auto exporter = rest::ListExport::Start(rest, cursors, portal, std::move(request), deadline, [link] {
       if (auto l = link.lock()) {
         std::lock_guard<std::recursive_mutex> lock(l->mu);
         if (l->reactor) l->reactor->MaybeWrite();
@@ -230,25 +274,39 @@ class GetAllReactor final : public grpc::ServerWriteReactor<v1::GetAllResponse> 
           }
       }
     }
-    response_ = std::move(pending_.front());
+    if (absl::Status s = EncodeResponse(pending_.front(), &buffer_); !s.ok()) {
+      Done(ToGrpcStatus(s));
+      return;
+    }
     pending_.pop_front();
     writing_ = true;
-    StartWrite(&response_);
+    StartWrite(&buffer_);
   }
 
   absl::Status Split(rest::ExportChunk chunk) {
     v1::GetAllResponse msg;
     size_t bytes = 0;
-    for (nlohmann::ordered_json& item : chunk.items) {
+    constexpr size_t kItemOverhead = 64;  // tags, cursor, items_sent
+    for (rest::Json& item : chunk.items) {
       if (format_ == v1::GetAllRequest::FORMAT_JSON) {
-        std::string text = item.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+        std::string text = item.dump(-1, ' ', false, rest::Json::error_handler_t::replace);
+        if (text.size() + kItemOverhead + chunk.cursor.size() > max_message_bytes_) {
+          return CheckFits({text.size(), 1}, kItemOverhead + chunk.cursor.size(), 0, max_message_bytes_,
+                           "an item of the list");
+        }
         bytes += text.size();
         msg.add_items_json(std::move(text));
       } else {
+        ProtoShape shape = ShapeOf(item);
+        if (absl::Status s = CheckFits(shape, kItemOverhead + chunk.cursor.size(), 0, max_message_bytes_,
+                                       "an item of the list");
+            !s.ok()) {
+          return s;
+        }
         if (absl::Status s = JsonToStruct(item, msg.add_items()); !s.ok()) return s;
-        bytes += msg.items(msg.items_size() - 1).ByteSizeLong();
+        bytes += shape.bytes;
       }
-      if (bytes >= kMaxMessageBytes) {
+      if (bytes >= split_bytes_) {
         sent_ += msg.items_size() + msg.items_json_size();
         msg.set_items_sent(sent_);
         pending_.push_back(std::move(msg));
@@ -264,17 +322,18 @@ class GetAllReactor final : public grpc::ServerWriteReactor<v1::GetAllResponse> 
   }
 
   v1::GetAllRequest::Format format_;
+  size_t max_message_bytes_, split_bytes_;
   std::shared_ptr<Link> link_;
   std::shared_ptr<rest::ListExport> export_;
   std::deque<v1::GetAllResponse> pending_;
-  v1::GetAllResponse response_;
+  grpc::ByteBuffer buffer_;  // the message being written
   int64_t sent_ = 0;
   bool writing_ = false;
   bool finished_ = false;
   bool in_write_ = false, again_ = false;
 };
 
-class FailedStream final : public grpc::ServerWriteReactor<v1::GetAllResponse> {
+class FailedStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   explicit FailedStream(const absl::Status& s) { Finish(ToGrpcStatus(s)); }
   void OnDone() override { delete this; }
@@ -282,19 +341,28 @@ class FailedStream final : public grpc::ServerWriteReactor<v1::GetAllResponse> {
 
 }  // namespace
 
-grpc::ServerWriteReactor<v1::GetAllResponse>* Bitrix24ServiceImpl::GetAll(grpc::CallbackServerContext* ctx,
-                                                                          const v1::GetAllRequest* request) {
-  absl::StatusOr<rest::Portal> portal = Resolve(ctx, request->portal());
+grpc::ServerWriteReactor<grpc::ByteBuffer>* Bitrix24ServiceImpl::GetAll(grpc::CallbackServerContext* ctx,
+                                                                        const grpc::ByteBuffer* in) {
+  v1::GetAllRequest request;
+  if (absl::Status s = DecodeRequest(*in, &request); !s.ok()) return new FailedStream(s);
+  if (!v1::GetAllRequest::Format_IsValid(request.format())) {
+    return new FailedStream(GatewayError(absl::StatusCode::kInvalidArgument, "INVALID_EXPORT",
+                                         absl::StrCat("format ", request.format(),
+                                                      " is not a GetAllRequest.Format (FORMAT_STRUCT = 0, "
+                                                      "FORMAT_JSON = 1)")));
+  }
+  absl::StatusOr<rest::Portal> portal = Resolve(ctx, request.portal());
   if (!portal.ok()) return new FailedStream(portal.status());
-  absl::StatusOr<nlohmann::ordered_json> params = StructToJson(request->params());
+  absl::StatusOr<rest::Json> params = StructToJson(request.params());
   if (!params.ok()) return new FailedStream(params.status());
   rest::ExportRequest er;
-  er.method = request->method();
+  er.method = request.method();
   er.params = *std::move(params);
-  er.limit = request->limit();
-  er.cursor = request->cursor();
-  er.max_parallel_ranges = request->max_parallel_ranges();
-  return new GetAllReactor(rest_, *portal, std::move(er), Deadline(ctx), request->format());
+  er.limit = request.limit();
+  er.cursor = request.cursor();
+  er.max_parallel_ranges = request.max_parallel_ranges();
+  return new GetAllReactor(rest_, cursors_, *portal, std::move(er), Deadline(ctx), request.format(),
+                           options_.max_message_bytes);
 }
 
 namespace {
@@ -304,50 +372,43 @@ absl::Status NoStore() {
 }
 }  // namespace
 
-grpc::ServerUnaryReactor* Bitrix24ServiceImpl::Install(grpc::CallbackServerContext* ctx,
-                                                       const v1::InstallRequest* request,
-                                                       v1::InstallResponse* response) {
-  if (!installer_) return FinishNow(ctx, NoStore());
+void Bitrix24ServiceImpl::DoInstall(grpc::CallbackServerContext* ctx, const v1::InstallRequest& request,
+                                    v1::InstallResponse* response, Done done) {
+  if (!installer_) return done(NoStore());
   auth::InstallInput in;
-  switch (request->payload_case()) {
+  switch (request.payload_case()) {
     case v1::InstallRequest::kUi:
       in.kind = auth::InstallInput::Kind::kUi;
-      in.fields.insert(request->ui().fields().begin(), request->ui().fields().end());
+      in.fields.insert(request.ui().fields().begin(), request.ui().fields().end());
       break;
     case v1::InstallRequest::kOnappinstall:
       in.kind = auth::InstallInput::Kind::kOnAppInstall;
-      in.fields.insert(request->onappinstall().fields().begin(), request->onappinstall().fields().end());
+      in.fields.insert(request.onappinstall().fields().begin(), request.onappinstall().fields().end());
       break;
     default:
-      return FinishNow(ctx, GatewayError(absl::StatusCode::kInvalidArgument, "INVALID_INSTALL",
-                                         "set either ui or onappinstall with the fields Bitrix24 sent"));
+      return done(GatewayError(absl::StatusCode::kInvalidArgument, "INVALID_INSTALL",
+                               "set either ui or onappinstall with the fields Bitrix24 sent"));
   }
-  in.client_id = request->app().client_id();
-  in.client_secret = request->app().client_secret();
-  auto* reactor = ctx->DefaultReactor();
-  installer_->Install(in, Deadline(ctx), [reactor, response](absl::StatusOr<auth::InstallOutput> out) {
-    if (!out.ok()) {
-      reactor->Finish(ToGrpcStatus(out.status()));
-      return;
-    }
+  in.client_id = request.app().client_id();
+  in.client_secret = request.app().client_secret();
+  installer_->Install(in, Deadline(ctx), [response, done = std::move(done)](absl::StatusOr<auth::InstallOutput> out) {
+    if (!out.ok()) return done(out.status());
     response->set_member_id(out->member_id);
     response->set_domain(out->domain);
     response->set_finish_html(out->finish_html);
-    reactor->Finish(grpc::Status::OK);
+    done(absl::OkStatus());
   });
-  return reactor;
 }
 
-grpc::ServerUnaryReactor* Bitrix24ServiceImpl::ListPortals(grpc::CallbackServerContext* ctx,
-                                                           const v1::ListPortalsRequest*,
-                                                           v1::ListPortalsResponse* response) {
+void Bitrix24ServiceImpl::DoListPortals(grpc::CallbackServerContext*, const v1::ListPortalsRequest&,
+                                        v1::ListPortalsResponse* response, Done done) {
   if (oauth_) {
     auto rows = oauth_->store().List();
-    if (!rows.ok()) return FinishNow(ctx, rows.status());
+    if (!rows.ok()) return done(rows.status());
     for (const storage::PortalRecord& r : *rows) {
       auto* info = response->add_portals();
-      info->set_id(r.member_id);
-      info->set_domain(r.domain);
+      info->set_id(SanitizeUtf8(r.member_id));
+      info->set_domain(SanitizeUtf8(r.domain));
       info->set_kind(v1::PortalInfo::KIND_OAUTH);
       info->set_access_expires_at(r.expires_at);
       info->set_needs_reinstall(r.needs_reinstall);
@@ -356,25 +417,24 @@ grpc::ServerUnaryReactor* Bitrix24ServiceImpl::ListPortals(grpc::CallbackServerC
   for (const auto& [name, url] : portals_.named_webhooks()) {
     auto p = portals_.ByName(name);
     auto* info = response->add_portals();
-    info->set_id(name);
+    info->set_id(SanitizeUtf8(name));
     info->set_kind(v1::PortalInfo::KIND_WEBHOOK);
     if (p.ok()) info->set_domain(p->host);
   }
-  return FinishNow(ctx, absl::OkStatus());
+  done(absl::OkStatus());
 }
 
-grpc::ServerUnaryReactor* Bitrix24ServiceImpl::RemovePortal(grpc::CallbackServerContext* ctx,
-                                                            const v1::RemovePortalRequest* request,
-                                                            v1::RemovePortalResponse* response) {
-  if (!oauth_) return FinishNow(ctx, NoStore());
-  if (request->member_id().empty()) {
-    return FinishNow(ctx, GatewayError(absl::StatusCode::kInvalidArgument, "MISSING_PORTAL", "member_id is required"));
+void Bitrix24ServiceImpl::DoRemovePortal(grpc::CallbackServerContext*, const v1::RemovePortalRequest& request,
+                                         v1::RemovePortalResponse* response, Done done) {
+  if (!oauth_) return done(NoStore());
+  if (request.member_id().empty()) {
+    return done(GatewayError(absl::StatusCode::kInvalidArgument, "MISSING_PORTAL", "member_id is required"));
   }
-  absl::StatusOr<bool> removed = oauth_->store().Remove(request->member_id());
-  if (!removed.ok()) return FinishNow(ctx, removed.status());
-  oauth_->Forget(request->member_id());
+  absl::StatusOr<bool> removed = oauth_->store().Remove(request.member_id());
+  if (!removed.ok()) return done(removed.status());
+  oauth_->Forget(request.member_id());
   response->set_removed(*removed);
-  return FinishNow(ctx, absl::OkStatus());
+  done(absl::OkStatus());
 }
 
 }  // namespace b24::grpcapi

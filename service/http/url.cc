@@ -1,5 +1,7 @@
 #include "service/http/url.h"
 
+#include <algorithm>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -23,6 +25,9 @@ absl::StatusOr<Url> ParseUrl(const std::string& text) {
   auto bad = [&](absl::string_view why) {
     return absl::InvalidArgumentError(absl::StrCat("invalid URL: ", why));
   };
+  for (char c : text) {
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return bad("URLs may not contain spaces or control characters");
+  }
   size_t sep = text.find("://");
   if (sep == std::string::npos) return bad("expected scheme://host/...");
   Url u;
@@ -37,11 +42,17 @@ absl::StatusOr<Url> ParseUrl(const std::string& text) {
     size_t close = authority.find(']');
     if (close == std::string::npos) return bad("unterminated IPv6 address");
     u.host = authority.substr(1, close - 1);
+    if (u.host.empty() || u.host.find_first_not_of("0123456789abcdefABCDEF:.") != std::string::npos) {
+      return bad("invalid IPv6 address");
+    }
     if (close + 1 < authority.size()) {
       if (authority[close + 1] != ':') return bad("garbage after IPv6 address");
       port_text = authority.substr(close + 2);
     }
   } else {
+    if (std::count(authority.begin(), authority.end(), ':') > 1) {
+      return bad("an IPv6 address must be written in brackets: http://[::1]:8080/");
+    }
     size_t colon = authority.rfind(':');
     u.host = authority.substr(0, colon);
     if (colon != std::string::npos) port_text = authority.substr(colon + 1);
@@ -50,6 +61,12 @@ absl::StatusOr<Url> ParseUrl(const std::string& text) {
   if (u.host.empty()) return bad("missing host");
   for (char c : u.host) {
     if (!absl::ascii_isalnum(c) && c != '.' && c != '-' && c != ':' && c != '_') return bad("invalid host name");
+  }
+  for (char c : text.substr(end == std::string::npos ? text.size() : end)) {
+    // RFC 3986 path/query characters; anything else must be percent-encoded.
+    if (!absl::ascii_isalnum(c) && absl::string_view("-._~:/?#[]@!$&'()*+,;=%").find(c) == absl::string_view::npos) {
+      return bad("the path holds a character that must be percent-encoded");
+    }
   }
   u.port = u.scheme == "https" ? 443 : 80;
   if (!port_text.empty() && (!absl::SimpleAtoi(port_text, &u.port) || u.port < 1 || u.port > 65535)) {

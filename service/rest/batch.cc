@@ -218,6 +218,29 @@ std::vector<BatchCommandResult> BatchRunner::ParseBatchResult(const Json& result
   return out;
 }
 
+absl::Status BatchRunner::CheckBatchEnvelope(const Json& result, const std::vector<std::string>& keys, bool halt) {
+  auto bad = [](absl::string_view what) { return BadEnvelope("batch", 200, what); };
+  if (!result.is_object()) return bad("a `result` that is not a batch result object");
+  const Json* ok = JsonMember(result, "result");
+  if (!ok || !ok->is_structured()) return bad("a `result` without the batch's `result` map");
+  const Json* errors = JsonMember(result, "result_error");
+  if (errors && !errors->is_structured()) return bad("a `result_error` that is not a map");
+  static const Json kEmpty = Json::array();
+  if (!errors) errors = &kEmpty;
+  bool failed = false;
+  for (const std::string& key : keys) {
+    if (Lookup(*errors, key)) {
+      failed = true;
+      continue;
+    }
+    if (Lookup(*ok, key)) continue;
+    if (halt && failed) continue;  // stopped by halt: surely not run
+    return bad(absl::StrCat("no outcome for command '", key.substr(0, 100),
+                            "' (neither in result nor in result_error)"));
+  }
+  return absl::OkStatus();
+}
+
 std::vector<exec::OperatingSample> BatchRunner::OperatingSamples(const Json& result,
                                                                  const std::vector<BatchCommand>& commands) {
   // One sample per method: its latest operating figure and the server time all
@@ -300,6 +323,11 @@ void BatchRunner::SendChunk(std::shared_ptr<RunState> st) {
   }
   options.gated_methods.assign(methods.begin(), methods.end());
   options.operating = [chunk](const Envelope& env) { return OperatingSamples(env.result, chunk); };
+  {
+    std::vector<std::string> keys;
+    for (const BatchCommand& c : chunk) keys.push_back(c.key);
+    options.validate = [keys, halt = st->halt](const Envelope& env) { return CheckBatchEnvelope(env.result, keys, halt); };
+  }
   st->out.http_requests++;
   client_.CallWith(st->portal, "batch", Json{{"halt", st->halt ? 1 : 0}, {"cmd", cmd}}, st->deadline, options,
                    [this, st, chunk, begin](absl::StatusOr<Envelope> env) {

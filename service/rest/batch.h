@@ -57,6 +57,14 @@ class BatchRunner {
   // Keys referenced by `$result[key]`, `$next[key]`, ... in string values of `params`.
   static std::vector<std::string> References(const Json& params);
 
+  // OK when `result` (the `result` of a `batch` envelope) is truly a batch
+  // result for `keys`: an object with the `result` map (object, or [] when
+  // empty), and an outcome (result or result_error) for every key — except,
+  // with `halt`, the keys after the first failed one, which did not run.
+  // Anything else is UNAVAILABLE UPSTREAM_BAD_RESPONSE: an answer that is not
+  // a batch envelope must never be reported as commands "not executed".
+  static absl::Status CheckBatchEnvelope(const Json& result, const std::vector<std::string>& keys, bool halt);
+
   // Parses the `result` of a batch envelope into per-command results for `keys`.
   static std::vector<BatchCommandResult> ParseBatchResult(const Json& result, const std::vector<std::string>& keys);
 

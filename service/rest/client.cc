@@ -109,12 +109,21 @@ void RestClient::Attempt(const Portal& portal, const std::string& method, std::s
     return r;
   };
   auto operating = options.operating;
-  job.judge = [this, state, operating](absl::StatusOr<http::HttpResponse> r) -> exec::Verdict {
+  auto validate = options.validate;
+  job.judge = [this, state, operating, validate](absl::StatusOr<http::HttpResponse> r) -> exec::Verdict {
     exec::Verdict v;
     if (!r.ok()) {
       log_.Debug(absl::StrCat("<- ", state->method, " on ", state->portal.id, ": ", r.status().message()));
-      v.outcome = exec::Outcome::kTransient;
       v.surely_not_executed = http::SurelyNotSent(r.status());
+      if (GetErrorDetail(r.status())) {
+        // The transport decided it for good (refused address, answer too
+        // large, malformed URL): repeating cannot help.
+        v.outcome = exec::Outcome::kFinal;
+        v.status = r.status();
+        state->envelope = v.status;
+        return v;
+      }
+      v.outcome = exec::Outcome::kTransient;
       bool timeout = r.status().code() == absl::StatusCode::kDeadlineExceeded;
       v.status = ErrorWithDetail(r.status().code(), r.status().message(),
                                  {timeout ? "UPSTREAM_TIMEOUT" : "UPSTREAM_UNREACHABLE", std::string(kDomainGateway),
@@ -132,6 +141,7 @@ void RestClient::Attempt(const Portal& portal, const std::string& method, std::s
       absl::StatusOr<http::Url> from = http::ParseUrl(state->base_url);
       if (!to.ok() || !from.ok() || ++state->redirects > options_.max_redirects) {
         v.outcome = exec::Outcome::kFinal;
+        v.surely_not_executed = true;  // a renamed portal's old host runs nothing
         v.status = GatewayError(absl::StatusCode::kUnavailable, "BAD_REDIRECT",
                                 absl::StrCat("portal ", state->portal.id, " answered HTTP ", r->status,
                                              " with an unusable or looping Location"));
@@ -140,6 +150,7 @@ void RestClient::Attempt(const Portal& portal, const std::string& method, std::s
       }
       if (absl::Status s = policy_.Check(*to); !s.ok()) {
         v.outcome = exec::Outcome::kFinal;
+        v.surely_not_executed = true;
         v.status = s;
         state->envelope = s;
         return v;
@@ -152,10 +163,14 @@ void RestClient::Attempt(const Portal& portal, const std::string& method, std::s
       // Only a permanent move (how Bitrix24 announces a rename) is remembered.
       if (on_rename_ && (r->status == 301 || r->status == 302)) on_rename_(state->portal, new_base);
       v.outcome = exec::Outcome::kRetryNow;
+      v.surely_not_executed = true;
       v.status = absl::UnavailableError("redirected");
       return v;
     }
-    absl::StatusOr<Envelope> env = ParseEnvelope(*r, state->method);
+    absl::StatusOr<Envelope> env = ParseEnvelope(*r, state->method, options_.json);
+    if (env.ok() && validate) {
+      if (absl::Status s = validate(*env); !s.ok()) env = s;
+    }
     if (env.ok()) {
       v.outcome = exec::Outcome::kSuccess;
       if (operating) {
@@ -183,6 +198,8 @@ void RestClient::Attempt(const Portal& portal, const std::string& method, std::s
         break;
       default:
         v.outcome = exec::Outcome::kFinal;
+        // The portal refused the request with its own error code: it ran nothing.
+        v.surely_not_executed = !PortalErrorCode(env.status()).empty();
     }
     return v;
   };

@@ -33,6 +33,8 @@ struct RestClientOptions {
   // Ask app.info once per OAuth portal for its plan (LICENSE_FAMILY "ent" =
   // enterprise: 5 requests/s, burst 250) and tell the executor.
   bool detect_plan = false;
+  // Bounds on every JSON body read from a portal.
+  JsonLimits json;
 };
 
 class RestClient {
@@ -56,6 +58,10 @@ class RestClient {
     std::vector<std::string> gated_methods;
     std::function<std::vector<exec::OperatingSample>(const Envelope&)> operating;
     bool idempotent = true;
+    // Checks a decoded envelope (e.g. that a batch answer is a batch
+    // envelope); a failure is treated like an unreadable body: retried for
+    // reads, reported with may_have_executed for writes.
+    std::function<absl::Status(const Envelope&)> validate;
     // Checked just before each attempt is sent: true drops the request
     // (CANCELLED) instead of spending the portal's budget for nobody.
     std::function<bool()> cancelled;

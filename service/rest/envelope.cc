@@ -1,11 +1,15 @@
 #include "service/rest/envelope.h"
 
+#include <map>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "service/common/log.h"
 #include "service/common/status.h"
+#include "service/common/utf8.h"
+#include "service/http/url.h"
 
 namespace b24::rest {
 namespace {
@@ -75,12 +79,23 @@ Code CodeForHttpStatus(int status) {
   return Code::kUnknown;
 }
 
-std::string Snippet(const std::string& body) {
-  std::string s = body.substr(0, 120);
+// The start of an upstream body for an error message: redacted, one line,
+// valid UTF-8 (RedactBody scans only what it shows).
+std::string Snippet(absl::string_view body) {
+  std::string s = SanitizeUtf8(RedactBody(body.substr(0, 120), 120));
   for (char& c : s) {
     if (c == '\n' || c == '\r' || c == '\t') c = ' ';
   }
   return body.size() > 120 ? s + "..." : s;
+}
+
+absl::Status Upstream(const std::string& method, int http_status, absl::string_view reason, absl::string_view what,
+                      std::map<std::string, std::string> extra = {}) {
+  extra["http_status"] = absl::StrCat(http_status);
+  extra["method"] = method;
+  return ErrorWithDetail(Code::kUnavailable,
+                         absl::StrCat("portal answered ", method, " with HTTP ", http_status, " and ", what),
+                         {std::string(reason), std::string(kDomainGateway), std::move(extra)});
 }
 
 }  // namespace
@@ -97,7 +112,8 @@ TimeInfo TimeInfo::FromJson(const Json& t) {
   out.duration = num("duration");
   out.processing = num("processing");
   out.operating = num("operating");
-  out.operating_reset_at = static_cast<int64_t>(num("operating_reset_at"));
+  double reset = num("operating_reset_at");
+  out.operating_reset_at = reset > 0 && reset < 1e12 ? static_cast<int64_t>(reset) : 0;
   return out;
 }
 
@@ -145,8 +161,17 @@ std::string JsonString(const Json& object, const std::string& key) {
 
 std::optional<int64_t> JsonInt(const Json* value) {
   if (!value) return std::nullopt;
+  if (value->is_number_unsigned()) {
+    uint64_t u = value->get<uint64_t>();
+    return u > static_cast<uint64_t>(INT64_MAX) ? std::nullopt : std::optional<int64_t>(static_cast<int64_t>(u));
+  }
   if (value->is_number_integer()) return value->get<int64_t>();
-  if (value->is_number()) return static_cast<int64_t>(value->get<double>());
+  if (value->is_number()) {
+    double d = value->get<double>();
+    // Out of range (or NaN) would be undefined behaviour in the cast.
+    if (!(d > -9.2e18 && d < 9.2e18)) return std::nullopt;
+    return static_cast<int64_t>(d);
+  }
   int64_t v;
   if (value->is_string() && absl::SimpleAtoi(value->get<std::string>(), &v)) return v;
   return std::nullopt;
@@ -163,6 +188,7 @@ ErrorClass Classify(const absl::Status& status) {
   }
   if (!code.empty()) return ErrorClass::kFinal;
   auto detail = GetErrorDetail(status);
+  if (detail && detail->metadata.count("limit")) return ErrorClass::kFinal;  // the same answer would come again
   if (detail && (detail->reason == "UPSTREAM_BAD_RESPONSE" || detail->reason == "UPSTREAM_EMPTY_RESPONSE")) {
     return ErrorClass::kTransient;
   }
@@ -171,21 +197,40 @@ ErrorClass Classify(const absl::Status& status) {
   return ErrorClass::kFinal;
 }
 
-absl::StatusOr<Envelope> ParseEnvelope(const http::HttpResponse& response, const std::string& method) {
-  auto upstream = [&](absl::string_view reason, absl::string_view what) {
+absl::Status BadEnvelope(const std::string& method, int http_status, absl::string_view what) {
+  return Upstream(method, http_status, "UPSTREAM_BAD_RESPONSE", what);
+}
+
+absl::StatusOr<Envelope> ParseEnvelope(const http::HttpResponse& response, const std::string& method,
+                                       const JsonLimits& limits) {
+  if (response.status >= 300 && response.status < 400) {
+    // A renamed portal answers 301/302 (followed by the rest client). Any other
+    // redirect is not Bitrix24's: its body is not trusted as an error code, and
+    // after a POST a 303 may even mean the request ran.
+    std::string location = http::ParseUrl(response.Header("location")).ok()
+                               ? RedactUrl(response.Header("location")) : std::string("none");
     return ErrorWithDetail(
-        Code::kUnavailable,
-        absl::StrCat("portal answered ", method, " with HTTP ", response.status, " and ", what),
-        {std::string(reason), std::string(kDomainGateway),
+        Code::kFailedPrecondition,
+        absl::StrCat("portal answered ", method, " with HTTP ", response.status, " (Location: ",
+                     SanitizeUtf8(location.substr(0, 200)),
+                     "); the gateway follows only the 301/302/307/308 of a renamed portal"),
+        {"UNEXPECTED_REDIRECT", std::string(kDomainGateway),
          {{"http_status", absl::StrCat(response.status)}, {"method", method}}});
-  };
-  if (response.body.empty()) return upstream("UPSTREAM_EMPTY_RESPONSE", "an empty body");
-  Json body = Json::parse(response.body, nullptr, /*allow_exceptions=*/false);
-  if (body.is_discarded() || !body.is_object()) {
+  }
+  if (response.body.empty()) return Upstream(method, response.status, "UPSTREAM_EMPTY_RESPONSE", "an empty body");
+  JsonParse parsed = ParseUntrustedJson(response.body, limits);
+  if (parsed.error == JsonError::kTooDeep || parsed.error == JsonError::kTooManyValues) {
+    const char* setting = parsed.error == JsonError::kTooDeep ? "http.max_json_depth" : "http.max_json_values";
+    return Upstream(method, response.status, "UPSTREAM_BAD_RESPONSE",
+                    absl::StrCat("a JSON body ", parsed.message, " (", setting, "); refused unread"),
+                    {{"limit", setting}});
+  }
+  Json& body = parsed.value;
+  if (!parsed.ok() || !body.is_object()) {
     std::string type = response.Header("content-type");
-    return upstream("UPSTREAM_BAD_RESPONSE",
-                    absl::StrCat("a body that is not a JSON envelope (",
-                                 type.empty() ? "no content type" : type, "): ", Snippet(RedactBody(response.body))));
+    return Upstream(method, response.status, "UPSTREAM_BAD_RESPONSE",
+                    absl::StrCat("a body that is not a JSON envelope (", type.empty() ? "no content type" : type,
+                                 "): ", Snippet(response.body)));
   }
   if (auto err = body.find("error"); err != body.end()) {
     std::string code = err->is_string() ? err->get<std::string>() : err->dump();
@@ -193,18 +238,17 @@ absl::StatusOr<Envelope> ParseEnvelope(const http::HttpResponse& response, const
     if (auto d = body.find("error_description"); d != body.end()) {
       description = d->is_string() ? d->get<std::string>() : d->dump();
     }
-    return PortalError(code, description, response.status, method);
+    return PortalError(code.substr(0, 200), description.substr(0, 2000), response.status, method);
   }
   if (response.status >= 300) {
-    return upstream("UPSTREAM_BAD_RESPONSE", "a JSON body without an error code");
+    return Upstream(method, response.status, "UPSTREAM_BAD_RESPONSE", "a JSON body without an error code");
   }
   auto res = body.find("result");
-  if (res == body.end()) return upstream("UPSTREAM_BAD_RESPONSE", "a JSON body without `result`");
+  if (res == body.end()) return Upstream(method, response.status, "UPSTREAM_BAD_RESPONSE", "a JSON body without `result`");
   Envelope env;
   env.result = std::move(*res);
-  auto field = [&](const char* k) { return body.contains(k) ? &body[k] : nullptr; };
-  env.total = JsonInt(field("total"));
-  env.next = JsonInt(field("next"));
+  env.total = JsonInt(JsonMember(body, "total"));
+  env.next = JsonInt(JsonMember(body, "next"));
   if (auto t = body.find("time"); t != body.end()) env.time = TimeInfo::FromJson(*t);
   return env;
 }

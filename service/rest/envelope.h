@@ -13,17 +13,12 @@
 #include <optional>
 #include <string>
 
-#include <nlohmann/json.hpp>
-
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "service/http/transport.h"
+#include "service/rest/json.h"
 
 namespace b24::rest {
-
-// Ordered: batch commands, pages chained by references and multi-key `order`
-// params run in the order they are written, so key order must survive.
-using Json = nlohmann::ordered_json;
 
 // The `time` object; zero where absent.
 struct TimeInfo {
@@ -54,8 +49,18 @@ ErrorClass Classify(const absl::Status& status);
 absl::Status PortalError(const std::string& code, const std::string& description, int http_status,
                          const std::string& method);
 
-// Decodes a complete HTTP response of `method` (redirects are handled by the caller).
-absl::StatusOr<Envelope> ParseEnvelope(const http::HttpResponse& response, const std::string& method);
+// Decodes a complete HTTP response of `method` (301/302/307/308 are handled
+// by the caller; any other 3xx is FAILED_PRECONDITION UNEXPECTED_REDIRECT).
+// Bodies past `limits` are UNAVAILABLE UPSTREAM_BAD_RESPONSE with metadata
+// "limit" naming the setting; Classify() treats those as final (the same
+// answer would come again).
+absl::StatusOr<Envelope> ParseEnvelope(const http::HttpResponse& response, const std::string& method,
+                                       const JsonLimits& limits = {});
+
+// The UNAVAILABLE UPSTREAM_BAD_RESPONSE status for an answer of `method` that
+// is JSON but not the envelope it should be (e.g. a batch result without
+// its maps).
+absl::Status BadEnvelope(const std::string& method, int http_status, absl::string_view what);
 
 // An integer from a JSON number or a numeric string (PHP sends both), or nullopt.
 std::optional<int64_t> JsonInt(const Json* value);

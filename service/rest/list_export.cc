@@ -13,7 +13,7 @@ namespace {
 constexpr int kPage = 50;
 constexpr int64_t kMinRangeSpan = 25'000;  // IDs per parallel range at least
 constexpr int kAutoRanges = 4;
-constexpr int kMaxRanges = 16;              // bounds memory: ranges + 1 chunks are buffered
+constexpr int kMaxRanges = static_cast<int>(ExportCursor::kMaxRanges);  // bounds memory: ranges + 1 chunks are buffered
 
 absl::Status Invalid(absl::string_view message) {
   return GatewayError(absl::StatusCode::kInvalidArgument, "INVALID_EXPORT", message);
@@ -49,18 +49,24 @@ ListShape ListShape::For(const std::string& method) {
   return {"", "ID", "ID"};
 }
 
-std::shared_ptr<ListExport> ListExport::Start(RestClient& client, const Portal& portal, ExportRequest request,
-                                              absl::Time deadline, std::function<void()> on_ready) {
+std::shared_ptr<ListExport> ListExport::Start(RestClient& client, const ExportCursor& cursors, const Portal& portal,
+                                              ExportRequest request, absl::Time deadline,
+                                              std::function<void()> on_ready) {
   std::shared_ptr<ListExport> e(
-      new ListExport(client, portal, std::move(request), deadline, std::move(on_ready)));
+      new ListExport(client, cursors, portal, std::move(request), deadline, std::move(on_ready)));
   e->Begin();
   return e;
 }
 
-ListExport::ListExport(RestClient& client, Portal portal, ExportRequest request, absl::Time deadline,
-                       std::function<void()> on_ready)
-    : client_(client), batch_(client), portal_(std::move(portal)), request_(std::move(request)),
-      deadline_(deadline), on_ready_(std::move(on_ready)), shape_(ListShape::For(request_.method)) {}
+ListExport::ListExport(RestClient& client, const ExportCursor& cursors, Portal portal, ExportRequest request,
+                       absl::Time deadline, std::function<void()> on_ready)
+    : client_(client), cursors_(cursors), batch_(client), portal_(std::move(portal)), request_(std::move(request)),
+      deadline_(deadline), on_ready_(std::move(on_ready)), shape_(ListShape::For(request_.method)) {
+  // OAuth portals keep their member_id across renames; webhooks are their host.
+  identity_.portal = portal_.tokens ? "member:" + portal_.id : "host:" + portal_.host;
+  identity_.method = request_.method;
+  identity_.params_digest = ExportCursor::ParamsDigest(request_.params);
+}
 
 void ListExport::Notify() {
   if (on_ready_) on_ready_();
@@ -123,6 +129,10 @@ void ListExport::Begin() {
   if (!params.is_object()) return Fail(Invalid("params must be a JSON object"));
   if (params.contains("start")) return Fail(Invalid("params.start is managed by GetAll; remove it"));
   if (request_.limit < 0) return Fail(Invalid("limit must not be negative"));
+  if (request_.max_parallel_ranges < 0 || request_.max_parallel_ranges > kMaxRanges) {
+    return Fail(Invalid(absl::StrCat("max_parallel_ranges must be between 0 (let the gateway decide) and ", kMaxRanges,
+                                     ", got ", request_.max_parallel_ranges)));
+  }
   // Keyset needs the order to be by ID ascending (or unspecified) and numeric ID bounds.
   const Json* order = params.contains("order") ? &params["order"] : params.contains("ORDER") ? &params["ORDER"] : nullptr;
   if (order && !order->empty()) {
@@ -148,30 +158,16 @@ void ListExport::Begin() {
     }
   }
   if (!request_.cursor.empty()) {
-    // The cursor comes from the client: check every field's type.
-    Json c = Json::parse(request_.cursor, nullptr, false);
-    std::optional<int64_t> version = JsonInt(JsonMember(c, "v")), delivered = JsonInt(JsonMember(c, "n"));
-    std::string mode = JsonString(c, "m");
-    if (!version || *version != 1 || !delivered || (mode != "k" && mode != "o")) {
-      return Fail(Invalid("cursor is not a GetAll cursor"));
+    absl::StatusOr<ExportPosition> pos = cursors_.Decode(request_.cursor, identity_);
+    if (!pos.ok()) return Fail(pos.status());
+    if (pos->keyset != keyset_) {
+      return Fail(GatewayError(absl::StatusCode::kInvalidArgument, "INVALID_CURSOR",
+                               "the GetAll cursor belongs to an export in another paging mode"));
     }
-    if ((mode == "k") != keyset_) return Fail(Invalid("cursor belongs to an export with other parameters"));
-    delivered_ = *delivered;
-    if (keyset_) {
-      const Json* ranges = JsonMember(c, "r");
-      if (!ranges || !ranges->is_array() || ranges->size() > kMaxRanges) return Fail(Invalid("cursor is damaged"));
-      for (const Json& r : *ranges) {
-        std::optional<int64_t> last = r.is_array() && r.size() == 2 ? JsonInt(&r[0]) : std::nullopt;
-        std::optional<int64_t> hi = r.is_array() && r.size() == 2 ? JsonInt(&r[1]) : std::nullopt;
-        if (!last || !hi) return Fail(Invalid("cursor is damaged"));
-        ranges_.push_back({*last, *hi});
-      }
-    } else {
-      std::optional<int64_t> offset = JsonInt(JsonMember(c, "s")), total = JsonInt(JsonMember(c, "t"));
-      if (!offset || !total) return Fail(Invalid("cursor is damaged"));
-      offset_ = *offset;
-      total_ = *total;
-    }
+    delivered_ = pos->delivered;
+    for (const auto& [last, hi] : pos->ranges) ranges_.push_back({last, hi});
+    offset_ = pos->offset;
+    total_ = pos->total;
     {
       std::lock_guard<std::mutex> lock(mu_);
       max_buffered_ = std::max<size_t>(2, ranges_.size() + 1);
@@ -213,6 +209,9 @@ void ListExport::Probe() {
   std::string method = request_.method;
   options.operating = [method](const Envelope& env) {
     return BatchRunner::OperatingSamples(env.result, {{"first", method, {}}, {"last", method, {}}});
+  };
+  options.validate = [](const Envelope& env) {
+    return BatchRunner::CheckBatchEnvelope(env.result, {"first", "last"}, /*halt=*/false);
   };
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -275,20 +274,15 @@ void ListExport::Deliver(std::vector<Json> items) {
 }
 
 std::string ListExport::CursorLocked() const {
-  Json c = {{"v", 1}, {"n", delivered_}};
-  if (keyset_) {
-    c["m"] = "k";
-    Json r = Json::array();
-    for (const Range& range : ranges_) {
-      if (!range.done) r.push_back({range.last, range.hi});
-    }
-    c["r"] = r;
-  } else {
-    c["m"] = "o";
-    c["s"] = offset_;
-    c["t"] = total_;
+  ExportPosition pos;
+  pos.keyset = keyset_;
+  pos.delivered = delivered_;
+  for (const Range& range : ranges_) {
+    if (!range.done) pos.ranges.emplace_back(range.last, range.hi);
   }
-  return c.dump();
+  pos.offset = offset_;
+  pos.total = total_;
+  return cursors_.Encode(identity_, pos);
 }
 
 ListExport::Poll ListExport::Next(ExportChunk* out) {
@@ -382,6 +376,13 @@ void ListExport::SendKeyset(size_t index) {
   options.gated_methods = {request_.method};
   options.cancelled = CancelledCheck();
   options.operating = [commands](const Envelope& env) { return BatchRunner::OperatingSamples(env.result, commands); };
+  {
+    std::vector<std::string> keys;
+    for (const auto& c : commands) keys.push_back(c.key);
+    options.validate = [keys](const Envelope& env) {
+      return BatchRunner::CheckBatchEnvelope(env.result, keys, /*halt=*/false);
+    };
+  }
   auto self = shared_from_this();
   client_.CallWith(portal_, "batch", Json{{"halt", 0}, {"cmd", cmd}}, deadline_, options,
                    [self, index, commands](absl::StatusOr<Envelope> env) {

@@ -14,6 +14,8 @@
 // further request until the consumer has taken them with Next(), so a slow
 // client slows the export and memory stays bounded. Every chunk carries a
 // cursor; a new export given that cursor continues after the chunk's items.
+// Cursors are signed and bound to the portal, the method and the params
+// (export_cursor.h): a cursor of another export is INVALID_ARGUMENT.
 //
 // Thread-safety: all methods from any thread. `on_ready` is called (without
 // locks held, from any thread) whenever Next() may return something new.
@@ -27,6 +29,7 @@
 #include <vector>
 
 #include "service/rest/batch.h"
+#include "service/rest/export_cursor.h"
 #include "service/rest/query.h"
 
 namespace b24::rest {
@@ -54,8 +57,9 @@ struct ListShape {
 
 class ListExport : public std::enable_shared_from_this<ListExport> {
  public:
-  static std::shared_ptr<ListExport> Start(RestClient& client, const Portal& portal, ExportRequest request,
-                                           absl::Time deadline, std::function<void()> on_ready);
+  // `cursors` signs and checks the cursors (must outlive the export).
+  static std::shared_ptr<ListExport> Start(RestClient& client, const ExportCursor& cursors, const Portal& portal,
+                                           ExportRequest request, absl::Time deadline, std::function<void()> on_ready);
 
   enum class Poll { kChunk, kWait, kDone };
   // Takes the next chunk (kChunk), or says to wait for on_ready (kWait), or
@@ -75,8 +79,8 @@ class ListExport : public std::enable_shared_from_this<ListExport> {
     bool busy = false;  // a request is in flight
   };
 
-  ListExport(RestClient& client, Portal portal, ExportRequest request, absl::Time deadline,
-             std::function<void()> on_ready);
+  ListExport(RestClient& client, const ExportCursor& cursors, Portal portal, ExportRequest request,
+             absl::Time deadline, std::function<void()> on_ready);
   void Begin();
   void Pump();                       // sends what the credit allows; locks mu_
   void SendKeyset(size_t range);     // mu_ not held
@@ -90,6 +94,8 @@ class ListExport : public std::enable_shared_from_this<ListExport> {
   std::function<bool()> CancelledCheck();  // for requests still queued in the executor
 
   RestClient& client_;
+  const ExportCursor& cursors_;
+  ExportIdentity identity_;  // what this export's cursors are bound to
   BatchRunner batch_;
   Portal portal_;
   ExportRequest request_;

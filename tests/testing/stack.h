@@ -18,6 +18,7 @@
 #include "service/exec/executor.h"
 #include "service/http/curl/curl_transport.h"
 #include "service/rest/client.h"
+#include "service/rest/export_cursor.h"
 #include "tests/testing/emulator/emulator.h"
 #include "tests/testing/fake_clock.h"
 
@@ -25,10 +26,17 @@ namespace b24::testing {
 
 class Stack {
  public:
+  static http::CurlOptions TestCurlOptions() {
+    http::CurlOptions o;
+    o.user_agent = "b24-test";
+    o.allow_loopback_addresses = true;
+    return o;
+  }
+
   explicit Stack(exec::ExecutorOptions eo = {}, EmulatorOptions emo = {}, LogLevel level = LogLevel::kOff)
       : log_(&log_text_, level),
         emulator_(clock_, std::move(emo)),
-        transport_(http::CurlOptions{absl::Seconds(5), "", "b24-test", 16, /*allow_loopback_addresses=*/true}),
+        transport_(TestCurlOptions()),
         executor_(transport_, clock_, log_, eo),
         policy_({}, /*allow_http=*/true, /*allow_loopback=*/true),
         rest_(executor_, policy_, clock_, log_, {}) {
@@ -88,6 +96,8 @@ class Stack {
   Emulator& emulator() { return emulator_; }
   exec::Executor& executor() { return executor_; }
   rest::RestClient& rest() { return rest_; }
+  // Signs GetAll cursors (a fixed test key).
+  const rest::ExportCursor& cursors() { return cursors_; }
   http::CurlTransport& transport() { return transport_; }
   const http::HostPolicy& policy() { return policy_; }
   Logger& logger() { return log_; }
@@ -102,6 +112,7 @@ class Stack {
   exec::Executor executor_;
   http::HostPolicy policy_;
   rest::RestClient rest_;
+  rest::ExportCursor cursors_{"stack-test-cursor-key"};
 };
 
 }  // namespace b24::testing

@@ -15,6 +15,8 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "service/common/log.h"
+#include "service/common/status.h"
+#include "service/common/thread_pool.h"
 
 namespace b24::http {
 namespace {
@@ -27,11 +29,19 @@ struct Transfer {
   curl_slist* headers = nullptr;
   char error[CURL_ERROR_SIZE] = {};
   bool blocked_address = false;
+  size_t max_body = 0;  // 0 = no cap
+  bool too_large = false;
 };
 
 size_t WriteBody(char* data, size_t size, size_t n, void* user) {
-  static_cast<Transfer*>(user)->response.body.append(data, size * n);
-  return size * n;
+  auto* t = static_cast<Transfer*>(user);
+  size_t bytes = size * n;
+  if (t->max_body > 0 && t->response.body.size() + bytes > t->max_body) {
+    t->too_large = true;
+    return 0;  // curl aborts the transfer with CURLE_WRITE_ERROR
+  }
+  t->response.body.append(data, bytes);
+  return bytes;
 }
 
 size_t WriteHeader(char* data, size_t size, size_t n, void* user) {
@@ -79,11 +89,20 @@ absl::Status CurlError(CURLcode code, Transfer& t) {
   curl_easy_getinfo(t.easy, CURLINFO_REQUEST_SIZE, &sent);
   auto maybe_not_sent = [&](absl::Status s) { return sent == 0 ? MarkNotSent(std::move(s)) : s; };
   if (t.blocked_address) {
-    return MarkNotSent(absl::UnavailableError(absl::StrCat(
-        "refused to connect to a loopback address for ", RedactUrl(t.request.url),
-        " (set security.allow_loopback=true for local testing)")));
+    return MarkNotSent(GatewayError(
+        absl::StatusCode::kInvalidArgument, "HOST_NOT_ALLOWED",
+        absl::StrCat("refused to connect: the host of ", RedactUrl(t.request.url),
+                     " resolves to a loopback address (set security.allow_loopback=true for local testing)")));
+  }
+  if (t.too_large) {
+    return GatewayError(absl::StatusCode::kResourceExhausted, "UPSTREAM_RESPONSE_TOO_LARGE",
+                        absl::StrCat("the answer from ", RedactUrl(t.request.url), " exceeded ", t.max_body,
+                                     " bytes after decompression (http.max_response_bytes); the transfer was aborted"));
   }
   switch (code) {
+    case CURLE_URL_MALFORMAT:
+      return MarkNotSent(GatewayError(absl::StatusCode::kInvalidArgument, "INVALID_URL",
+                                      absl::StrCat("the URL is malformed: ", what)));
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:
     case CURLE_COULDNT_CONNECT:
@@ -91,7 +110,6 @@ absl::Status CurlError(CURLcode code, Transfer& t) {
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CERTPROBLEM:
     case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_URL_MALFORMAT:
     case CURLE_UNSUPPORTED_PROTOCOL:
       return MarkNotSent(absl::UnavailableError(what));
     case CURLE_OPERATION_TIMEDOUT:
@@ -112,6 +130,7 @@ struct CurlTransport::Impl {
   std::set<Transfer*> active;  // added to `multi`; loop thread only
   bool stop = false;
   std::thread thread;
+  std::unique_ptr<ThreadPool> callbacks;
 
   void Loop();
   void Start(Transfer* t);
@@ -121,6 +140,7 @@ struct CurlTransport::Impl {
 CurlTransport::CurlTransport(CurlOptions options) : impl_(std::make_unique<Impl>()) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   impl_->options = std::move(options);
+  impl_->callbacks = std::make_unique<ThreadPool>(impl_->options.callback_threads);
   impl_->multi = curl_multi_init();
   curl_multi_setopt(impl_->multi, CURLMOPT_MAX_HOST_CONNECTIONS, impl_->options.max_connections_per_host);
   curl_multi_setopt(impl_->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
@@ -139,6 +159,7 @@ void CurlTransport::Shutdown() {
   }
   curl_multi_wakeup(impl_->multi);
   if (impl_->thread.joinable()) impl_->thread.join();
+  impl_->callbacks->Stop();  // runs the completions still queued
 }
 
 void CurlTransport::Send(HttpRequest request, ResponseCallback done) {
@@ -163,7 +184,12 @@ void CurlTransport::Impl::Start(Transfer* t) {
     Finish(t, MarkNotSent(absl::DeadlineExceededError("deadline passed before the request was sent")));
     return;
   }
+  t->max_body = options.max_response_bytes;
   CURL* e = t->easy = curl_easy_init();
+  if (!e) {
+    Finish(t, MarkNotSent(absl::ResourceExhaustedError("libcurl could not create a transfer (out of memory?)")));
+    return;
+  }
   curl_easy_setopt(e, CURLOPT_URL, t->request.url.c_str());
   curl_easy_setopt(e, CURLOPT_PRIVATE, t);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error);
@@ -200,7 +226,11 @@ void CurlTransport::Impl::Start(Transfer* t) {
     t->headers = curl_slist_append(t->headers, absl::StrCat(k, ": ", v).c_str());
   }
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
-  curl_multi_add_handle(multi, e);
+  if (CURLMcode added = curl_multi_add_handle(multi, e); added != CURLM_OK) {
+    Finish(t, MarkNotSent(absl::UnavailableError(
+                  absl::StrCat("libcurl refused the transfer: ", curl_multi_strerror(added)))));
+    return;
+  }
   active.insert(t);
 }
 
@@ -213,7 +243,8 @@ void CurlTransport::Impl::Finish(Transfer* t, absl::StatusOr<HttpResponse> resul
   curl_slist_free_all(t->headers);
   ResponseCallback done = std::move(t->done);
   delete t;
-  done(std::move(result));
+  // Off the curl thread: what the callback does (parse, convert) may take a while.
+  callbacks->Post([done = std::move(done), result = std::move(result)]() mutable { done(std::move(result)); });
 }
 
 void CurlTransport::Impl::Loop() {

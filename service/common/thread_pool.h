@@ -1,0 +1,86 @@
+// ThreadPool: a fixed number of threads running posted tasks — where the
+// transport delivers completions, so parsing and converting an answer (CPU
+// work proportional to its size) never runs on the thread that drives every
+// portal's connections.
+//
+// Tasks run in no particular order across threads. Destruction (or Stop())
+// runs every task already posted, including those posted by running tasks,
+// then joins. Thread-safety: Post() from any thread, including from a task.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace b24 {
+
+class ThreadPool {
+ public:
+  explicit ThreadPool(int threads) {
+    for (int i = 0; i < std::max(1, threads); ++i) threads_.emplace_back([this] { Loop(); });
+  }
+  ~ThreadPool() { Stop(); }
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  void Post(std::function<void()> task) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!stopped_) {
+        tasks_.push_back(std::move(task));
+        cv_.notify_one();
+        return;
+      }
+    }
+    task();  // after Stop(): run on the caller's thread rather than drop it
+  }
+
+  // Runs what is queued, then joins the threads. Idempotent.
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) return;
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    for (std::thread& t : threads_) t.join();
+    // Tasks posted between the last thread's exit and now run here.
+    for (;;) {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (tasks_.empty()) {
+        stopped_ = true;
+        return;
+      }
+      auto task = std::move(tasks_.front());
+      tasks_.pop_front();
+      lock.unlock();
+      task();
+    }
+  }
+
+ private:
+  void Loop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [this] { return stopping_ || !tasks_.empty(); });
+      if (tasks_.empty()) return;  // stopping, all done
+      auto task = std::move(tasks_.front());
+      tasks_.pop_front();
+      lock.unlock();
+      task();
+      lock.lock();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> tasks_;
+  bool stopping_ = false;  // threads exit once the queue is empty
+  bool stopped_ = false;   // threads joined: Post() runs inline
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace b24
