@@ -157,11 +157,17 @@ void Executor::Pump(const std::string& host) {
       double wait_bucket = std::max(0.0, (p.level + ahead + 1 - capacity) / p.drain);
       absl::Time earliest = std::max(ready, now + absl::Seconds(wait_bucket));
       if (earliest + options_.min_attempt_time > t.job.deadline) {
-        std::string why = blocked_method.empty()
-            ? absl::StrCat("the portal's request rate (", p.drain, "/s) needs ", absl::FormatDuration(earliest - now),
-                           " before it can be sent")
-            : absl::StrCat("method ", blocked_method, " has spent its operating-time budget until ",
-                           absl::FormatTime(ready, absl::UTCTimeZone()));
+        std::string why = !blocked_method.empty() ? std::string()
+            : earliest <= now
+            ? absl::StrCat("only ", absl::FormatDuration(std::max(t.job.deadline - now, absl::ZeroDuration())),
+                           " of it is left, less than http.min_attempt_time (",
+                           absl::FormatDuration(options_.min_attempt_time), ")")
+            : absl::StrCat("the portal's request rate (", p.drain, "/s) needs ", absl::FormatDuration(earliest - now),
+                           " before it can be sent");
+        if (!blocked_method.empty()) {
+          why = absl::StrCat("method ", blocked_method, " has spent its operating-time budget until ",
+                             absl::FormatTime(ready, absl::UTCTimeZone()));
+        }
         absl::Status s = blocked_method.empty()
             ? GatewayError(absl::StatusCode::kDeadlineExceeded, "DEADLINE_BEFORE_SEND",
                            absl::StrCat(t.job.method, " on ", host, " cannot be sent before the deadline: ", why))

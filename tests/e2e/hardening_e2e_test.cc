@@ -306,6 +306,7 @@ class HardeningE2eTest : public ::testing::Test {
 
   void TearDown() override {
     StopHeartbeat();
+    client_.reset();
     if (service_) {
       EXPECT_TRUE(Alive(service_->pid())) << "bitrix24-service died:\n" << Tail(service_->Log());
       int code = service_->Stop();

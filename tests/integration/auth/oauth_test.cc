@@ -145,6 +145,10 @@ TEST_F(OAuthTest, ARejectedRefreshMarksThePortalForReinstallAndKeepsTheRow) {
   stack_.emulator().ExpireAccessTokens(portal_.id);
   auto first = CallMany(1);
   EXPECT_EQ(first[0].code(), absl::StatusCode::kUnavailable) << first[0];
+  // Within oauth.failure_cooldown callers get the same failure at once.
+  for (const auto& s : CallMany(3)) EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_EQ(stack_.emulator().Stats().oauth_refresh_requests, 1);
+  stack_.clock().Advance(OAuthOptions().failure_cooldown + absl::Seconds(1));
   auto second = CallMany(5);
   for (const auto& s : second) {
     EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;

@@ -38,5 +38,39 @@ TEST(LogTest, TruncatesLongBodies) {
   EXPECT_NE(r.find("5000 bytes"), std::string::npos);
 }
 
+TEST(LogTest, AnUnterminatedSecretIsRedactedToTheEndHoweverLong) {
+  // A non-JSON 502 page with a secret-looking key and 200,000 characters after it:
+  // std::regex recursed once per character here and crashed the process.
+  std::string page = "<html>\"access_token\":\"" + std::string(200'000, 'A');
+  std::string r = RedactBody(page, page.size() + 10);
+  EXPECT_EQ(r, "<html>\"access_token\":\"***");
+  std::string shown = RedactBody(page);  // default: the first 2 KiB, redacted
+  EXPECT_EQ(shown.find("AAAA"), std::string::npos) << shown.substr(0, 100);
+  EXPECT_NE(shown.find("bytes)"), std::string::npos);
+  std::string form = "auth[access_token]=" + std::string(1 << 20, 'B');
+  EXPECT_EQ(RedactBody(form, form.size()), "auth[access_token]=***");
+}
+
+TEST(LogTest, RedactionTable) {
+  struct Case {
+    const char* in;
+    const char* out;
+  };
+  const Case cases[] = {
+      {R"({"AUTH_ID": "x1", "member_id": "m"})", R"({"AUTH_ID": "***", "member_id": "m"})"},
+      {R"({"refresh_token" : "a\"b", "n": 1})", R"({"refresh_token" : "***", "n": 1})"},
+      {R"({"my_secret_value":"s"})", R"({"my_secret_value":"***"})"},
+      {R"({"access_token": null})", R"({"access_token": null})"},
+      {"grant_type=refresh_token&client_secret=S&code=C&x=1", "grant_type=refresh_token&client_secret=***&code=***&x=1"},
+      {"auth%5Bcode%5D=C&auth%5Bdomain%5D=d", "auth%5Bcode%5D=***&auth%5Bdomain%5D=d"},
+      {"https://x/rest/7/c0de/tasks.task.get", "https://x/rest/7/***/tasks.task.get"},
+      {"https://x/rest/7/c0de", "https://x/rest/7/***"},
+      {"https://x/rest/api/7/c0de/tasks.task.get", "https://x/rest/api/7/***/tasks.task.get"},
+      {"https://x/rest/crm.deal.get?auth=T#f", "https://x/rest/crm.deal.get?auth=***#f"},
+      {"no secrets here: token_count is a word", "no secrets here: token_count is a word"},
+  };
+  for (const Case& c : cases) EXPECT_EQ(RedactBody(c.in, 10000), c.out) << c.in;
+}
+
 }  // namespace
 }  // namespace b24

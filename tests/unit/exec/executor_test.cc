@@ -232,6 +232,74 @@ TEST_F(ExecutorTest, ARequestThatCannotBeSentBeforeItsDeadlineFailsAtOnce) {
   EXPECT_EQ(transport_.sent().size(), 48u);
 }
 
+TEST_F(ExecutorTest, NoAttemptStartsWithLessThanTheMinimumAttemptTimeLeft) {
+  ExecutorOptions o;
+  o.min_attempt_time = absl::Milliseconds(50);
+  Make(o);
+  transport_.SetResponder([](const http::HttpRequest&) { return FakeTransport::Json(200, ""); });
+  struct Case {
+    absl::Duration deadline;
+    bool sent;
+  };
+  const Case cases[] = {{absl::Milliseconds(1), false},
+                        {absl::Milliseconds(60), false},  // 60 - reply margin 20 < 50
+                        {absl::Milliseconds(71), true}};
+  int id = 0;
+  for (const Case& c : cases) {
+    size_t before = transport_.sent().size();
+    Submit(++id, "p.bitrix24.com", "crm.deal.add", /*idempotent=*/false, c.deadline);
+    EXPECT_EQ(transport_.sent().size(), before + (c.sent ? 1 : 0)) << c.deadline;
+    absl::Status s = Result(id);
+    if (c.sent) {
+      EXPECT_TRUE(s.ok()) << s;
+      // The attempt ends before the caller's deadline, leaving time to answer.
+      EXPECT_EQ(transport_.sent().back().timeout, c.deadline - kReplyMargin);
+    } else {
+      EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded) << c.deadline;
+      EXPECT_EQ(GetErrorDetail(s)->reason, "DEADLINE_BEFORE_SEND") << s;
+      EXPECT_EQ(GetErrorDetail(s)->metadata.count("may_have_executed"), 0u);
+    }
+  }
+}
+
+TEST_F(ExecutorTest, AWriteThatFailedAfterItWasSentSaysItMayHaveRun) {
+  Make();
+  struct Case {
+    Outcome outcome;
+    bool surely_not_executed;
+    bool marked;
+  };
+  const Case cases[] = {
+      {Outcome::kFinal, false, true},       // e.g. an answer too large to read
+      {Outcome::kFinal, true, false},       // the portal refused it with its own error
+      {Outcome::kTransient, false, true},   // e.g. a reset after sending
+  };
+  int id = 0;
+  for (const Case& c : cases) {
+    ++id;
+    Job job;
+    job.portal = "p.bitrix24.com";
+    job.method = "crm.deal.add";
+    job.idempotent = false;
+    job.build = []() -> absl::StatusOr<http::HttpRequest> { return http::HttpRequest{}; };
+    job.judge = [c](absl::StatusOr<http::HttpResponse>) {
+      Verdict v;
+      v.outcome = c.outcome;
+      v.status = GatewayError(absl::StatusCode::kUnavailable, "SOMETHING", "it failed");
+      v.surely_not_executed = c.surely_not_executed;
+      return v;
+    };
+    absl::Status result;
+    executor_->Submit(std::move(job), [&](absl::Status s) { result = s; });
+    ASSERT_TRUE(transport_.Complete(FakeTransport::Json(200, "")));
+    auto d = GetErrorDetail(result);
+    ASSERT_TRUE(d) << result;
+    EXPECT_EQ(d->reason, "SOMETHING");
+    EXPECT_EQ(d->metadata["may_have_executed"] == "true", c.marked) << id << ": " << result;
+  }
+  EXPECT_EQ(transport_.sent().size(), 3u);  // none repeated
+}
+
 TEST_F(ExecutorTest, ABlockedMethodWaitsForItsResetAndProbesOnce) {
   Make();
   int64_t reset = absl::ToUnixSeconds(clock_.Now()) + 100;

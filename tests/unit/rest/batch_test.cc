@@ -30,5 +30,34 @@ TEST(BatchResultTest, ParsesPhpListsAndObjects) {
   EXPECT_EQ(bad[0].state, BatchCommandResult::State::kError);
 }
 
+TEST(BatchEnvelopeTest, OnlyATrueBatchResultPasses) {
+  struct Case {
+    const char* result;  // the envelope's `result`
+    bool halt;
+    bool ok;
+  };
+  const Case cases[] = {
+      {R"({"result": {"a": 1, "b": 2}, "result_error": []})", false, true},
+      {R"({"result": {"a": 1}, "result_error": {"b": {"error": "X"}}})", false, true},
+      {R"({"result": [], "result_error": {"a": {"error": "X"}}})", true, true},   // b stopped by halt
+      {R"({"result": [], "result_error": {"a": {"error": "X"}}})", false, false},  // b has no outcome
+      {R"({"result": {"a": 1}})", false, false},                                    // b missing
+      {R"({"result": {"a": 1}})", true, false},                                     // nothing failed before b
+      {R"({"ID": "1"})", false, false},                                             // not a batch result
+      {R"({"result": "x"})", false, false},
+      {R"({"result": {"a": 1, "b": 2}, "result_error": "x"})", false, false},
+      {R"([1, 2])", false, false},
+      {R"("text")", false, false},
+  };
+  for (const Case& c : cases) {
+    absl::Status s = BatchRunner::CheckBatchEnvelope(Json::parse(c.result), {"a", "b"}, c.halt);
+    EXPECT_EQ(s.ok(), c.ok) << c.result << " halt=" << c.halt << ": " << s;
+    if (!s.ok()) {
+      EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
+      EXPECT_NE(s.ToString().find("UPSTREAM_BAD_RESPONSE"), std::string::npos);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace b24::rest

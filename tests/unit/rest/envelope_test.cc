@@ -88,5 +88,50 @@ TEST(EnvelopeTest, NonJsonAndEmptyBodiesAreUpstreamFailures) {
   EXPECT_EQ(no_result.status().code(), absl::StatusCode::kUnavailable);
 }
 
+TEST(EnvelopeTest, AnswersPastTheLimitsAreRefusedAndNotRetried) {
+  JsonLimits limits;
+  limits.max_depth = 8;
+  auto deep = ParseEnvelope(Response(200, R"({"result":[[[[[[[[[1]]]]]]]]]})"), "profile", limits);
+  ASSERT_FALSE(deep.ok());
+  EXPECT_EQ(deep.status().code(), absl::StatusCode::kUnavailable);
+  auto d = GetErrorDetail(deep.status());
+  EXPECT_EQ(d->reason, "UPSTREAM_BAD_RESPONSE");
+  EXPECT_EQ(d->metadata["limit"], "http.max_json_depth");
+  EXPECT_NE(deep.status().message().find("nested deeper than 8 levels"), std::string::npos);
+  EXPECT_EQ(Classify(deep.status()), ErrorClass::kFinal);  // the same answer would come again
+  EXPECT_TRUE(ParseEnvelope(Response(200, R"({"result":[[[[[[1]]]]]]})"), "profile", limits).ok());
+}
+
+TEST(EnvelopeTest, OnlyRenamesAreRedirects) {
+  auto moved = ParseEnvelope(Response(303, R"({"error":"moved"})"), "profile");
+  ASSERT_FALSE(moved.ok());
+  EXPECT_EQ(moved.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(GetErrorDetail(moved.status())->reason, "UNEXPECTED_REDIRECT");  // not the body's "moved"
+  EXPECT_EQ(Classify(moved.status()), ErrorClass::kFinal);
+}
+
+TEST(EnvelopeTest, IllFormedUtf8AndOversizedNumbersAreSafe) {
+  auto env = ParseEnvelope(Response(403, "{\"error\":\"ACCESS_DENIED\",\"error_description\":\"bad \xff\"}"),
+                           "crm.deal.get");
+  ASSERT_FALSE(env.ok());
+  EXPECT_EQ(GetErrorDetail(env.status())->metadata["error_description"], "bad \xEF\xBF\xBD");
+  auto huge = ParseEnvelope(Response(200, R"({"result":[],"total":1e300,"next":-1e300,
+                                        "time":{"operating_reset_at":1e300}})"), "crm.deal.list");
+  ASSERT_TRUE(huge.ok());
+  EXPECT_FALSE(huge->total.has_value());
+  EXPECT_FALSE(huge->next.has_value());
+  EXPECT_EQ(huge->time.operating_reset_at, 0);
+  Json big = Json::parse("18446744073709551615");
+  EXPECT_FALSE(JsonInt(&big).has_value());
+}
+
+TEST(EnvelopeTest, SnippetsOfBadBodiesAreRedacted) {
+  auto html = ParseEnvelope(Response(502, "<html>\"access_token\":\"" + std::string(200000, 'A'), "text/html"),
+                            "profile");
+  ASSERT_FALSE(html.ok());
+  EXPECT_EQ(html.status().message().find("AAAA"), std::string::npos) << html.status().message();
+  EXPECT_NE(html.status().message().find("***"), std::string::npos) << html.status().message();
+}
+
 }  // namespace
 }  // namespace b24::rest
