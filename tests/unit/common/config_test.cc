@@ -63,5 +63,39 @@ TEST(ConfigTest, Durations) {
   EXPECT_FALSE(ParseConfigDuration("abc", &d));
 }
 
+TEST(ConfigTest, LimitsOnWhatPortalsAndCallersSend) {
+  auto c = LoadConfig({"--http.max_response_bytes=16MiB", "--grpc.max_message_bytes=8M", "--http.max_json_depth=32",
+                       "--http.min_attempt_time=20ms", "--oauth.failure_cooldown=1s"},
+                      {});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->max_response_bytes, 16 << 20);
+  EXPECT_EQ(c->grpc_max_message_bytes, 8 << 20);
+  EXPECT_EQ(c->max_json_depth, 32);
+  EXPECT_EQ(c->min_attempt_time, absl::Milliseconds(20));
+  EXPECT_EQ(c->refresh_failure_cooldown, absl::Seconds(1));
+  EXPECT_TRUE(c->oauth_server.empty());  // unset: the portal's trusted server_endpoint, else Bitrix24's
+  for (const char* bad : {"--http.max_response_bytes=lots", "--http.max_response_bytes=-1", "--grpc.max_message_bytes=1K",
+                          "--http.max_json_depth=0", "--http.callback_threads=0"}) {
+    EXPECT_FALSE(LoadConfig({bad}, {}).ok()) << bad;
+  }
+}
+
+TEST(ConfigTest, EveryKeyIsDocumented) {
+  std::ifstream in(std::string(B24_SOURCE_DIR) + "/docs/configuration.md");
+  std::stringstream doc;
+  doc << in.rdbuf();
+  ASSERT_FALSE(doc.str().empty());
+  std::istringstream help(DescribeConfig());
+  std::string line;
+  int keys = 0;
+  while (std::getline(help, line)) {
+    if (line.rfind("  ", 0) != 0 || line.rfind("      ", 0) == 0) continue;
+    std::string key = line.substr(2, line.find(' ', 2) - 2);
+    ++keys;
+    EXPECT_NE(doc.str().find("| `" + key + "` |"), std::string::npos) << key << " is missing in docs/configuration.md";
+  }
+  EXPECT_GT(keys, 40);
+}
+
 }  // namespace
 }  // namespace b24
