@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "service/rest/batch.h"
 #include "tests/fuzz/check.h"
 
@@ -53,7 +54,7 @@ std::vector<std::string> Keys(const Json& result) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   b24::rest::JsonParse parsed =
-      b24::rest::ParseUntrustedJson(std::string_view(reinterpret_cast<const char*>(data), size));
+      b24::rest::ParseUntrustedJson(absl::string_view(reinterpret_cast<const char*>(data), size));
   if (!parsed.ok()) return 0;
   const Json* result = &parsed.value;
   if (result->is_object()) {

@@ -21,6 +21,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "service/common/utf8.h"
 #include "service/rest/export_cursor.h"
 #include "tests/fuzz/check.h"
@@ -55,7 +56,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const ExportCursor cursor(kKey);
   static const ExportIdentity fixed{"member:0123456789abcdef", "crm.deal.list",
                                     ExportCursor::ParamsDigest(b24::rest::Json::object())};
-  std::string_view raw(reinterpret_cast<const char*>(data), size);
+  absl::string_view raw(reinterpret_cast<const char*>(data), size);
 
   // 1. Arbitrary text as a cursor.
   absl::StatusOr<ExportPosition> any = cursor.Decode(raw, fixed);

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <string>
 
+#include "absl/strings/string_view.h"
 #include "service/rest/json.h"
 #include "tests/fuzz/check.h"
 
@@ -39,7 +40,7 @@ std::string CheckAccepted(const JsonParse& p, const JsonLimits& limits) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  std::string_view text(reinterpret_cast<const char*>(data), size);
+  absl::string_view text(reinterpret_cast<const char*>(data), size);
   const JsonLimits small{/*max_depth=*/16, /*max_values=*/5000};
   const JsonLimits defaults{};
 

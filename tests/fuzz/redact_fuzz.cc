@@ -14,6 +14,7 @@
 
 #include <fuzzer/FuzzedDataProvider.h>
 
+#include "absl/strings/string_view.h"
 #include "service/common/log.h"
 #include "tests/fuzz/check.h"
 
@@ -28,7 +29,7 @@ size_t Count(const std::string& haystack, const std::string& needle) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  std::string_view raw(reinterpret_cast<const char*>(data), size);
+  absl::string_view raw(reinterpret_cast<const char*>(data), size);
   (void)b24::RedactBody(raw);
   (void)b24::RedactBody(raw, raw.size() + 10);
   (void)b24::RedactUrl(raw);

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <string>
 
+#include "absl/strings/string_view.h"
 #include "service/common/utf8.h"
 #include "tests/fuzz/check.h"
 
@@ -20,7 +21,7 @@ namespace {
 
 // Length of the well-formed UTF-8 sequence at s[i], or 0: decodes the code
 // point and checks it, instead of following the byte table.
-size_t ReferenceLength(std::string_view s, size_t i) {
+size_t ReferenceLength(absl::string_view s, size_t i) {
   auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
   unsigned char c = b(i);
   size_t n;
@@ -40,7 +41,7 @@ size_t ReferenceLength(std::string_view s, size_t i) {
   return n;
 }
 
-bool ReferenceValid(std::string_view s) {
+bool ReferenceValid(absl::string_view s) {
   for (size_t i = 0; i < s.size();) {
     size_t n = ReferenceLength(s, i);
     if (n == 0) return false;
@@ -50,7 +51,7 @@ bool ReferenceValid(std::string_view s) {
 }
 
 // The well-formed sequences of `s`, in order, and the rest dropped.
-std::string ValidPart(std::string_view s) {
+std::string ValidPart(absl::string_view s) {
   std::string out;
   for (size_t i = 0; i < s.size();) {
     size_t n = ReferenceLength(s, i);
@@ -79,7 +80,7 @@ std::string WithoutReplacement(const std::string& s) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  std::string_view in(reinterpret_cast<const char*>(data), size);
+  absl::string_view in(reinterpret_cast<const char*>(data), size);
   bool valid = b24::IsValidUtf8(in);
   FUZZ_CHECK(valid == ReferenceValid(in), "IsValidUtf8 agrees with the reference decoder");
   std::string out = b24::SanitizeUtf8(in);
