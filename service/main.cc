@@ -110,12 +110,12 @@ int Run(const b24::Config& config, const std::map<std::string, std::string>& env
   eo.plans = config.portal_plans;
   eo.max_in_flight_per_portal = config.max_in_flight_per_portal;
   eo.operating_limit = config.operating_limit_seconds;
-  eo.handle_query_limit_exceeded = config.handle_query_limit_exceeded;
-  eo.handle_operation_time_limit = config.handle_operation_time_limit;
-  eo.max_attempts = config.max_attempts;
-  eo.retry_base_delay = config.retry_base_delay;
-  eo.retry_max_delay = config.retry_max_delay;
-  eo.min_attempt_time = config.min_attempt_time;
+  eo.retry.handle_query_limit_exceeded = config.handle_query_limit_exceeded;
+  eo.retry.handle_operation_time_limit = config.handle_operation_time_limit;
+  eo.retry.max_attempts = config.max_attempts;
+  eo.retry.base_delay = config.retry_base_delay;
+  eo.retry.max_delay = config.retry_max_delay;
+  eo.retry.min_attempt_time = config.min_attempt_time;
   b24::exec::Executor executor(*transport, clock, log, eo);
 
   b24::http::HostPolicy policy(config.allowed_hosts, config.allow_http, config.allow_loopback);

@@ -8,7 +8,6 @@
 #include "service/common/status.h"
 
 namespace b24::exec {
-
 namespace {
 
 // The request was sent and its fate is unknown: say so, in the message and in
@@ -23,6 +22,14 @@ absl::Status MayHaveExecuted(const absl::Status& failure, const std::string& met
                          std::move(d));
 }
 
+absl::Status GaveUp(const absl::Status& failure, int attempts) {
+  return ErrorWithDetail(failure.code(), absl::StrCat(failure.message(), " (gave up after ", attempts, " attempts)"),
+                         GetErrorDetail(failure).value_or(ErrorDetail{"UPSTREAM_FAILURE", std::string(kDomainGateway), {}}));
+}
+
+// A timer due "now" would run Pump again at once: wait at least this long.
+constexpr absl::Duration kMinTimer = absl::Milliseconds(1);
+
 }  // namespace
 
 struct Executor::Task {
@@ -35,31 +42,17 @@ struct Executor::Task {
 };
 
 struct Executor::Portal {
-  PortalLimits limits;
-  double drain = 2;                 // effective drain (adaptive)
-  double level = 0;                 // estimated bucket level
-  absl::Time level_at = absl::InfinitePast();
+  std::unique_ptr<RequestBucket> bucket;
+  OperatingBudget budget;
+  FairQueue<std::shared_ptr<Task>> queue;
   int in_flight = 0;
-  int success_streak = 0;
   absl::Time wake_at = absl::InfiniteFuture();  // armed timer
-  std::multimap<uint64_t, std::shared_ptr<Task>> queue;  // by fair tag
-  uint64_t virtual_time = 0;                          // tag of the last job dispatched
-  std::map<std::string, uint64_t> last_tag;           // per caller
-  struct Method {
-    double operating = 0;
-    int64_t reset_at = 0;
-    double avg_cost = 0;
-    int in_flight = 0;
-    absl::Time blocked_until = absl::InfinitePast();
-    bool probing = false;  // after a block: one request until a fresh sample arrives
-  };
-  std::map<std::string, Method> methods;
   std::map<std::string, MethodCounters> counters;
 };
 
 Executor::Executor(http::Transport& transport, Clock& clock, Logger& log, ExecutorOptions options)
-    : transport_(transport), clock_(clock), log_(log), options_(std::move(options)), rng_(options_.seed),
-      alive_(std::make_shared<std::atomic<bool>>(true)) {}
+    : transport_(transport), clock_(clock), log_(log), options_(std::move(options)), retry_(options_.retry),
+      rng_(options_.seed), alive_(std::make_shared<std::atomic<bool>>(true)) {}
 
 Executor::~Executor() { *alive_ = false; }
 
@@ -68,17 +61,18 @@ Executor::Portal& Executor::PortalFor(const std::string& host) {
   if (!p) {
     p = std::make_unique<Portal>();
     auto plan = options_.plans.find(host);
-    p->limits = plan != options_.plans.end() && plan->second == "enterprise" ? options_.enterprise : options_.standard;
-    p->drain = p->limits.drain_per_second;
+    PortalLimits limits =
+        plan != options_.plans.end() && plan->second == "enterprise" ? options_.enterprise : options_.standard;
+    p->bucket = options_.make_bucket ? options_.make_bucket(host, limits)
+                                     : std::make_unique<LeakyBucket>(limits, options_.safety_margin);
+    p->budget = OperatingBudget(options_.operating_limit);
   }
   return *p;
 }
 
-void Executor::DrainBucket(Portal& p, absl::Time now) {
-  if (p.level_at != absl::InfinitePast() && now > p.level_at) {
-    p.level = std::max(0.0, p.level - p.drain * absl::ToDoubleSeconds(now - p.level_at));
-  }
-  p.level_at = std::max(p.level_at, now);
+double Executor::Jitter() {
+  std::uniform_real_distribution<double> jitter(1 - kJitter, 1 + kJitter);
+  return jitter(rng_);
 }
 
 void Executor::Submit(Job job, JobDone done) {
@@ -93,14 +87,7 @@ void Executor::Submit(Job job, JobDone done) {
     closed = closed_;
     if (closed.ok()) {
       Portal& p = PortalFor(host);
-      uint64_t& last = p.last_tag[task->job.caller];
-      task->tag = last = std::max(last, p.virtual_time) + 1;
-      p.queue.emplace(task->tag, task);
-      if (p.last_tag.size() > 1000) {  // forget callers that have nothing queued
-        for (auto it = p.last_tag.begin(); it != p.last_tag.end();) {
-          it = it->second <= p.virtual_time ? p.last_tag.erase(it) : std::next(it);
-        }
-      }
+      task->tag = p.queue.Push(task->job.caller, task);
     }
   }
   if (!closed.ok()) {
@@ -116,18 +103,10 @@ void Executor::CancelAll(absl::Status status) {
     std::lock_guard<std::mutex> lock(mu_);
     closed_ = status;
     for (auto& [host, p] : portals_) {
-      for (auto& [tag, t] : p->queue) queued.push_back(t);
-      p->queue.clear();
+      for (auto& t : p->queue.Clear()) queued.push_back(std::move(t));
     }
   }
   for (auto& t : queued) t->done(status);
-}
-
-absl::Duration Executor::Backoff(int attempt) {
-  absl::Duration d = options_.retry_base_delay * (1 << std::min(attempt - 1, 16));
-  d = std::min(d, options_.retry_max_delay);
-  std::uniform_real_distribution<double> jitter(0.8, 1.2);
-  return d * jitter(rng_);
 }
 
 void Executor::Pump(const std::string& host) {
@@ -138,72 +117,65 @@ void Executor::Pump(const std::string& host) {
     std::lock_guard<std::mutex> lock(mu_);
     Portal& p = PortalFor(host);
     absl::Time now = clock_.Now();
-    DrainBucket(p, now);
     if (p.wake_at <= now) p.wake_at = absl::InfiniteFuture();
-    const double capacity = std::max(1, p.limits.burst - options_.safety_margin);
     int ahead = 0;  // sendable tasks ahead of the one examined, for the deadline estimate
     for (auto it = p.queue.begin(); it != p.queue.end();) {
       Task& t = *it->second;
+      // When the operating budget lets this job go.
       absl::Time ready = t.not_before;
       std::string blocked_method;
+      bool probe_busy = false;
       for (const std::string& m : t.job.gated_methods) {
-        Portal::Method& pm = p.methods[m];
-        if (pm.blocked_until > ready) {
-          ready = pm.blocked_until;
+        if (absl::Time at = p.budget.ReadyAt(m); at > ready) {
+          ready = at;
           blocked_method = m;
         }
-        if (pm.probing && pm.in_flight > 0 && ready < now + absl::Milliseconds(1)) ready = now + absl::Milliseconds(1);
+        probe_busy = probe_busy || p.budget.ProbeBusy(m);
       }
-      double wait_bucket = std::max(0.0, (p.level + ahead + 1 - capacity) / p.drain);
-      absl::Time earliest = std::max(ready, now + absl::Seconds(wait_bucket));
-      if (earliest + options_.min_attempt_time > t.job.deadline) {
-        std::string why = !blocked_method.empty() ? std::string()
-            : earliest <= now
-            ? absl::StrCat("only ", absl::FormatDuration(std::max(t.job.deadline - now, absl::ZeroDuration())),
-                           " of it is left, less than http.min_attempt_time (",
-                           absl::FormatDuration(options_.min_attempt_time), ")")
-            : absl::StrCat("the portal's request rate (", p.drain, "/s) needs ", absl::FormatDuration(earliest - now),
-                           " before it can be sent");
+      if (probe_busy) ready = std::max(ready, now + kMinTimer);
+      // When the bucket lets it go, behind the ones already promised.
+      absl::Time earliest = std::max(ready, now + p.bucket->WaitFor(now, ahead));
+      if (earliest + options_.retry.min_attempt_time > t.job.deadline) {
+        std::string why;
         if (!blocked_method.empty()) {
           why = absl::StrCat("method ", blocked_method, " has spent its operating-time budget until ",
                              absl::FormatTime(ready, absl::UTCTimeZone()));
+        } else if (earliest <= now) {
+          why = absl::StrCat("only ", absl::FormatDuration(std::max(t.job.deadline - now, absl::ZeroDuration())),
+                             " of it is left, less than http.min_attempt_time (",
+                             absl::FormatDuration(options_.retry.min_attempt_time), ")");
+        } else {
+          why = absl::StrCat("the portal's request rate (", p.bucket->drain(), "/s) needs ",
+                             absl::FormatDuration(earliest - now), " before it can be sent");
         }
+        std::string message = absl::StrCat(t.job.method, " on ", host, " cannot be sent before the deadline: ", why);
         absl::Status s = blocked_method.empty()
-            ? GatewayError(absl::StatusCode::kDeadlineExceeded, "DEADLINE_BEFORE_SEND",
-                           absl::StrCat(t.job.method, " on ", host, " cannot be sent before the deadline: ", why))
-            : GatewayError(absl::StatusCode::kResourceExhausted, "OPERATION_TIME_LIMIT",
-                           absl::StrCat(t.job.method, " on ", host, " cannot be sent before the deadline: ", why));
+                             ? GatewayError(absl::StatusCode::kDeadlineExceeded, "DEADLINE_BEFORE_SEND", message)
+                             : GatewayError(absl::StatusCode::kResourceExhausted, "OPERATION_TIME_LIMIT", message);
         to_fail.emplace_back(it->second, s);
-        it = p.queue.erase(it);
+        it = p.queue.Erase(it);
         continue;
       }
-      bool method_ready = ready <= now;
-      bool probe_busy = false;
-      for (const std::string& m : t.job.gated_methods) {
-        Portal::Method& pm = p.methods[m];
-        if (pm.probing && pm.in_flight > 0) probe_busy = true;
-      }
-      if (!method_ready || probe_busy) {
-        if (!probe_busy) arm = std::min(arm, ready);
+      if (ready > now || probe_busy) {
+        if (!probe_busy) arm = std::min(arm, ready);  // a probe's answer pumps again
         ++it;
         continue;
       }
       if (p.in_flight >= options_.max_in_flight_per_portal) break;  // resumes when one completes
-      if (p.level + 1 > capacity + 1e-9) {
-        // At least a millisecond: a timer due "now" would run Pump again at once.
-        arm = std::min(arm, now + std::max(absl::Milliseconds(1), absl::Seconds((p.level + 1 - capacity) / p.drain)));
+      if (absl::Duration wait = p.bucket->WaitFor(now, 0); wait > absl::ZeroDuration()) {
+        arm = std::min(arm, now + std::max(kMinTimer, wait));
         for (const std::string& m : t.job.gated_methods) p.counters[m].limit_waits += t.attempts == 0;
         break;
       }
-      p.level += 1;
+      p.bucket->Take(now);
       p.in_flight++;
-      for (const std::string& m : t.job.gated_methods) p.methods[m].in_flight++;
+      for (const std::string& m : t.job.gated_methods) p.budget.OnSent(m);
       auto& c = p.counters[t.job.method];
       c.requests++;
       if (t.attempts > 0) c.retries++;
-      p.virtual_time = std::max(p.virtual_time, t.tag);
+      p.queue.Dispatched(t.tag);
       to_send.push_back(it->second);
-      it = p.queue.erase(it);
+      it = p.queue.Erase(it);
       ++ahead;
     }
     if (arm < p.wake_at) {
@@ -222,36 +194,32 @@ void Executor::Pump(const std::string& host) {
   for (auto& task : to_send) Dispatch(task);
 }
 
+void Executor::Unsend(Task& task) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Portal& p = PortalFor(task.job.portal);
+  p.in_flight--;
+  p.bucket->Refund(clock_.Now());
+  for (const std::string& m : task.job.gated_methods) p.budget.OnDone(m);
+}
+
 void Executor::Dispatch(std::shared_ptr<Task> task) {
   task->attempts++;
   absl::StatusOr<http::HttpRequest> request = task->job.build();
   if (!request.ok()) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      Portal& p = PortalFor(task->job.portal);
-      p.in_flight--;
-      p.level = std::max(0.0, p.level - 1);  // nothing was sent
-      for (const std::string& m : task->job.gated_methods) p.methods[m].in_flight--;
-    }
+    Unsend(*task);
     Fail(task, request.status());
     Pump(task->job.portal);
     return;
   }
   absl::Duration left = task->job.deadline - clock_.Now() - kReplyMargin;
-  if (left < options_.min_attempt_time && task->job.deadline != absl::InfiniteFuture()) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      Portal& p = PortalFor(task->job.portal);
-      p.in_flight--;
-      p.level = std::max(0.0, p.level - 1);  // nothing was sent
-      for (const std::string& m : task->job.gated_methods) p.methods[m].in_flight--;
-    }
+  if (left < options_.retry.min_attempt_time && task->job.deadline != absl::InfiniteFuture()) {
+    Unsend(*task);
     Fail(task, http::MarkNotSent(GatewayError(
                    absl::StatusCode::kDeadlineExceeded, "DEADLINE_BEFORE_SEND",
                    absl::StrCat(task->job.method, " on ", task->job.portal, " was not sent: ",
                                 absl::FormatDuration(std::max(left + kReplyMargin, absl::ZeroDuration())),
                                 " of the deadline were left, less than http.min_attempt_time (",
-                                absl::FormatDuration(options_.min_attempt_time), ")"))));
+                                absl::FormatDuration(options_.retry.min_attempt_time), ")"))));
     Pump(task->job.portal);
     return;
   }
@@ -272,99 +240,59 @@ void Executor::OnResult(std::shared_ptr<Task> task, absl::StatusOr<http::HttpRes
     Portal& p = PortalFor(host);
     absl::Time now = clock_.Now();
     p.in_flight--;
-    for (const std::string& m : task->job.gated_methods) p.methods[m].in_flight--;
-    for (const OperatingSample& s : v.operating) {
-      Portal::Method& m = p.methods[s.method];
-      m.operating = s.operating;
-      m.reset_at = s.reset_at;
-      m.probing = false;
-      if (s.cost > 0) m.avg_cost = m.avg_cost == 0 ? s.cost : 0.8 * m.avg_cost + 0.2 * s.cost;
-      // The portal rejects a call only when operating is already above the
-      // limit; keep room for the calls of this method still in flight.
-      if (m.operating + m.avg_cost * m.in_flight > options_.operating_limit) {
-        m.blocked_until = s.reset_at > 0 ? absl::FromUnixSeconds(s.reset_at + 1) : now + absl::Seconds(60);
-        m.probing = true;
-      }
-    }
+    for (const std::string& m : task->job.gated_methods) p.budget.OnDone(m);
+    for (const OperatingSample& s : v.operating) p.budget.Record(s, now);
     auto& counters = p.counters[task->job.method];
-    auto requeue_at = [&](absl::Time when) {
-      if (!closed_.ok()) {
-        fail = true;
-        failure = closed_;
-        return;
-      }
-      task->not_before = when;
-      p.queue.emplace(task->tag, task);  // keeps its place
-    };
     switch (v.outcome) {
       case Outcome::kSuccess:
-        deliver = true;
-        if (++p.success_streak >= 20 && p.drain < p.limits.drain_per_second) {
-          p.drain = std::min(p.limits.drain_per_second, p.drain * 1.1);
-          p.success_streak = 0;
-        }
-        break;
-      case Outcome::kFinal:
-        fail = true;
+        p.bucket->OnSuccess();
         break;
       case Outcome::kRateLimited:
         counters.query_limit_exceeded++;
-        p.success_streak = 0;
-        // The bucket is fuller than we thought: treat it as full.
-        DrainBucket(p, now);
-        p.level = std::max<double>(p.level, std::max(1, p.limits.burst - options_.safety_margin));
-        p.drain = std::max(p.limits.drain_per_second * 0.25, p.drain * 0.8);
-        if (!options_.handle_query_limit_exceeded || ++task->limit_retries > options_.max_limit_retries) {
-          fail = true;
-        } else {
-          requeue_at(now);
-        }
+        p.bucket->OnRateLimited(now);
+        ++task->limit_retries;
         break;
-      case Outcome::kOperatingLimit: {
+      case Outcome::kOperatingLimit:
         counters.operation_time_limit++;
-        for (const std::string& name : task->job.gated_methods) {
-          Portal::Method& m = p.methods[name];
-          absl::Time reset = m.reset_at > 0 ? absl::FromUnixSeconds(m.reset_at + 1) : absl::InfinitePast();
-          m.blocked_until = reset > now ? reset : now + absl::Seconds(60);
-          m.probing = true;
-        }
-        if (!options_.handle_operation_time_limit || ++task->limit_retries > options_.max_limit_retries) {
-          fail = true;
-        } else {
-          requeue_at(now);
-        }
+        for (const std::string& m : task->job.gated_methods) p.budget.OnOperatingLimit(m, now);
+        ++task->limit_retries;
         break;
-      }
-      case Outcome::kRetryNow:
-        if (task->attempts > options_.max_attempts) {
-          fail = true;
-        } else {
-          requeue_at(now);
-        }
-        break;
-      case Outcome::kTransient:
-        if (!task->job.idempotent && !v.surely_not_executed) {
-          fail = true;  // marked below: a write is never repeated after an ambiguous failure
-        } else if (task->attempts >= options_.max_attempts) {
-          failure = ErrorWithDetail(failure.code(),
-                                    absl::StrCat(failure.message(), " (gave up after ", task->attempts, " attempts)"),
-                                    GetErrorDetail(failure).value_or(ErrorDetail{"UPSTREAM_FAILURE",
-                                                                                 std::string(kDomainGateway), {}}));
-          fail = true;
-        } else {
-          absl::Time when = now + Backoff(task->attempts);
-          if (when + options_.min_attempt_time > task->job.deadline) {
-            fail = true;
-          } else {
-            requeue_at(when);
-          }
-        }
+      default:
         break;
     }
-    if (fail) {
-      counters.failures++;
-      if (!task->job.idempotent && !v.surely_not_executed) failure = MayHaveExecuted(failure, task->job.method);
+    RetryPolicy::Attempt a;
+    a.outcome = v.outcome;
+    a.idempotent = task->job.idempotent;
+    a.surely_not_executed = v.surely_not_executed;
+    a.attempts = task->attempts;
+    a.limit_retries = task->limit_retries;
+    a.now = now;
+    a.deadline = task->job.deadline;
+    // Drawn only when a backoff will be computed, so a seed gives one schedule.
+    bool backoff = v.outcome == Outcome::kTransient && (a.idempotent || a.surely_not_executed) &&
+                   a.attempts < options_.retry.max_attempts;
+    a.jitter = backoff ? Jitter() : 1.0;
+    RetryPolicy::Decision d = retry_.Decide(a);
+    switch (d.action) {
+      case RetryPolicy::Action::kDeliver:
+        deliver = true;
+        break;
+      case RetryPolicy::Action::kRetry:
+        if (!closed_.ok()) {
+          fail = true;
+          failure = closed_;
+        } else {
+          task->not_before = d.at;
+          p.queue.Requeue(task->tag, task);  // keeps its place
+        }
+        break;
+      case RetryPolicy::Action::kFail:
+        fail = true;
+        if (d.gave_up) failure = GaveUp(failure, task->attempts);
+        if (d.may_have_executed) failure = MayHaveExecuted(failure, task->job.method);
+        break;
     }
+    if (fail) counters.failures++;
   }
   if (deliver) task->done(absl::OkStatus());
   if (fail) task->done(failure);
@@ -391,16 +319,16 @@ void Executor::SetDetectedPlan(const std::string& portal, const std::string& pla
   if (options_.plans.count(portal)) return;  // configured plans win
   Portal& p = PortalFor(portal);
   PortalLimits limits = plan == "enterprise" ? options_.enterprise : options_.standard;
-  if (limits.drain_per_second == p.limits.drain_per_second && limits.burst == p.limits.burst) return;
-  p.drain = p.drain / p.limits.drain_per_second * limits.drain_per_second;  // keep any adaptive slow-down
-  p.limits = limits;
+  PortalLimits now = p.bucket->limits();
+  if (limits.drain_per_second == now.drain_per_second && limits.burst == now.burst) return;
+  p.bucket->SetLimits(limits);
   log_.Info(absl::StrCat("portal ", portal, " is on the ", plan, " plan: ", limits.drain_per_second, " requests/s, burst ",
                          limits.burst));
 }
 
 double Executor::EffectiveDrain(const std::string& portal) {
   std::lock_guard<std::mutex> lock(mu_);
-  return PortalFor(portal).drain;
+  return PortalFor(portal).bucket->drain();
 }
 
 int Executor::InFlight() {

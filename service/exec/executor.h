@@ -22,9 +22,15 @@
 // the request was sent. An attempt's HTTP timeout ends kReplyMargin before the
 // caller's deadline, so that answer reaches the caller before its own timer.
 //
-// The executor knows no Bitrix24 JSON: each Job brings `judge`, which reads a
-// response and returns a Verdict. Thread-safety: all methods from any thread;
-// callbacks run on transport or clock threads without locks held.
+// The executor is the composition of small policies, each a value type with
+// its own tests in pure time: RequestBucket/LeakyBucket (leaky_bucket.h),
+// OperatingBudget (operating_budget.h), FairQueue (fair_queue.h) and
+// RetryPolicy (retry_policy.h). It knows no Bitrix24 JSON: each Job brings
+// `judge`, which reads a response and returns a Verdict.
+// Thread-safety: all methods from any thread; one mutex guards the policies.
+// Callbacks (`done`, `build`, `judge`) run on transport, clock or the
+// submitting thread without the executor's lock held; `done` may run before
+// Submit() returns (a job refused at once).
 #pragma once
 
 #include <atomic>
@@ -42,26 +48,13 @@
 #include "absl/time/time.h"
 #include "service/common/clock.h"
 #include "service/common/log.h"
+#include "service/exec/fair_queue.h"
+#include "service/exec/leaky_bucket.h"
+#include "service/exec/operating_budget.h"
+#include "service/exec/retry_policy.h"
 #include "service/http/transport.h"
 
 namespace b24::exec {
-
-enum class Outcome {
-  kSuccess,         // deliver
-  kFinal,           // deliver the error
-  kTransient,       // retry (if allowed for the job) with backoff
-  kRateLimited,     // QUERY_LIMIT_EXCEEDED: not executed; retry after the bucket drains
-  kOperatingLimit,  // OPERATION_TIME_LIMIT: not executed; retry after the method's reset
-  kRetryNow,        // the judge repaired something (e.g. refreshed a token): repeat once, no delay
-};
-
-// Operating time the portal reported for one method.
-struct OperatingSample {
-  std::string method;
-  double operating = 0;       // seconds used in the current 10-minute window
-  int64_t reset_at = 0;       // unix seconds; 0 = unknown
-  double cost = 0;            // server time this request spent in the method (`processing`)
-};
 
 struct Verdict {
   Outcome outcome = Outcome::kSuccess;
@@ -70,7 +63,7 @@ struct Verdict {
   // made, the portal's own refusal). A write that fails without it is
   // reported with may_have_executed; a transient one is repeated only with it.
   bool surely_not_executed = false;
-  std::vector<OperatingSample> operating;  // feeds the operating tracker
+  std::vector<OperatingSample> operating;  // feeds the operating budget
 };
 
 struct Job {
@@ -89,34 +82,29 @@ struct Job {
 // The final status of a job: OK when judge said kSuccess.
 using JobDone = std::function<void(absl::Status)>;
 
-struct PortalLimits {
-  double drain_per_second = 2;
-  int burst = 50;
-};
-
 // How long before the caller's deadline an attempt is abandoned: time for the
 // gateway's status (with may_have_executed) to reach the caller first.
 inline constexpr absl::Duration kReplyMargin = absl::Milliseconds(20);
+
+// Makes the bucket of a portal (host) on first use: the in-process
+// LeakyBucket by default; a bucket shared by replicas can be plugged in here.
+using BucketFactory = std::function<std::unique_ptr<RequestBucket>(const std::string& portal, PortalLimits limits)>;
 
 struct ExecutorOptions {
   PortalLimits standard{2, 50};
   PortalLimits enterprise{5, 250};
   std::map<std::string, std::string> plans;  // portal host → "standard" | "enterprise"
-  int safety_margin = 2;                     // requests kept free in the bucket for jitter
+  int safety_margin = kDefaultSafetyMargin;  // requests kept free in the bucket for jitter
   int max_in_flight_per_portal = 8;
   double operating_limit = 480;              // seconds per 10 minutes per method
-  bool handle_query_limit_exceeded = true;
-  bool handle_operation_time_limit = true;
-  int max_attempts = 4;                      // for transient failures
-  int max_limit_retries = 20;                // for QUERY_LIMIT_EXCEEDED / OPERATION_TIME_LIMIT
-  absl::Duration retry_base_delay = absl::Milliseconds(500);
-  absl::Duration retry_max_delay = absl::Seconds(10);
-  // An attempt is started only when at least this much of the caller's
-  // deadline is left; otherwise the job fails with DEADLINE_EXCEEDED
-  // (DEADLINE_BEFORE_SEND) without reaching the portal, so a write never runs
-  // for a caller who has already been told it timed out.
-  absl::Duration min_attempt_time = absl::Milliseconds(50);
+  // Attempts, backoff, limit handling and the minimum time an attempt needs
+  // (an attempt is started only when at least retry.min_attempt_time of the
+  // caller's deadline is left; otherwise the job fails with DEADLINE_EXCEEDED
+  // DEADLINE_BEFORE_SEND without reaching the portal, so a write never runs for
+  // a caller who has already been told it timed out).
+  RetryOptions retry;
   uint64_t seed = 0x5eed;
+  BucketFactory make_bucket;  // empty: LeakyBucket
 };
 
 // Counters of one (portal, method), for metrics.
@@ -155,17 +143,18 @@ class Executor {
   struct Task;
   struct Portal;
   Portal& PortalFor(const std::string& host);  // mu_ held
-  void DrainBucket(Portal& p, absl::Time now);  // mu_ held
   void Pump(const std::string& host);
   void Dispatch(std::shared_ptr<Task> task);
+  void Unsend(Task& task);  // mu_ not held: gives back what Pump took for a request never sent
   void OnResult(std::shared_ptr<Task> task, absl::StatusOr<http::HttpResponse> result);
   void Fail(std::shared_ptr<Task> task, absl::Status status);
-  absl::Duration Backoff(int attempt);  // mu_ held
+  double Jitter();  // mu_ held
 
   http::Transport& transport_;
   Clock& clock_;
   Logger& log_;
   ExecutorOptions options_;
+  RetryPolicy retry_;
   std::mutex mu_;
   std::mt19937_64 rng_;
   std::map<std::string, std::unique_ptr<Portal>> portals_;

@@ -200,7 +200,7 @@ TEST_F(ExecutorTest, AWriteThatSurelyWasNotSentIsRetried) {
 
 TEST_F(ExecutorTest, ReadsAreRetriedABoundedNumberOfTimes) {
   ExecutorOptions o;
-  o.max_attempts = 3;
+  o.retry.max_attempts = 3;
   Make(o);
   transport_.SetResponder([](const http::HttpRequest&) { return FakeTransport::Json(500, ""); });
   Submit(1);
@@ -234,7 +234,7 @@ TEST_F(ExecutorTest, ARequestThatCannotBeSentBeforeItsDeadlineFailsAtOnce) {
 
 TEST_F(ExecutorTest, NoAttemptStartsWithLessThanTheMinimumAttemptTimeLeft) {
   ExecutorOptions o;
-  o.min_attempt_time = absl::Milliseconds(50);
+  o.retry.min_attempt_time = absl::Milliseconds(50);
   Make(o);
   transport_.SetResponder([](const http::HttpRequest&) { return FakeTransport::Json(200, ""); });
   struct Case {
@@ -333,8 +333,8 @@ TEST_F(ExecutorTest, OperationTimeLimitWaitsInsteadOfPolling) {
 
 TEST_F(ExecutorTest, LimitHandlingCanBeSwitchedOff) {
   ExecutorOptions o;
-  o.handle_query_limit_exceeded = false;
-  o.handle_operation_time_limit = false;
+  o.retry.handle_query_limit_exceeded = false;
+  o.retry.handle_operation_time_limit = false;
   Make(o);
   Submit(1);
   Submit(2, "p.bitrix24.com", "crm.contact.list");
