@@ -10,11 +10,6 @@
 namespace b24::rest {
 namespace {
 
-constexpr int kPage = 50;
-constexpr int64_t kMinRangeSpan = 25'000;  // IDs per parallel range at least
-constexpr int kAutoRanges = 4;
-constexpr int kMaxRanges = static_cast<int>(ExportCursor::kMaxRanges);  // bounds memory: ranges + 1 chunks are buffered
-
 absl::Status Invalid(absl::string_view message) {
   return GatewayError(absl::StatusCode::kInvalidArgument, "INVALID_EXPORT", message);
 }
@@ -25,29 +20,7 @@ bool ToInt(const Json& v, int64_t* out) {
   return i.has_value();
 }
 
-// The item list of a page; null when the page is not shaped like a list.
-const Json* ItemsOf(const ListShape& shape, const Json& result) {
-  const Json* list = shape.wrapper.empty() ? &result : JsonMember(result, shape.wrapper);
-  return list && list->is_array() ? list : nullptr;
-}
-
-// The numeric ID of an item; false when it has none.
-bool IdOf(const ListShape& shape, const Json& item, int64_t* out) {
-  const Json* id = JsonMember(item, shape.id_item);
-  return id && ToInt(*id, out);
-}
-
 }  // namespace
-
-ListShape ListShape::For(const std::string& method) {
-  std::string m = absl::AsciiStrToLower(method);
-  if (m == "tasks.task.list") return {"tasks", "id", "ID"};
-  if (m == "crm.item.list" || m == "crm.stagehistory.list" || m == "crm.item.productrow.list" ||
-      m == "crm.timeline.comment.list") {
-    return {"items", "id", "id"};
-  }
-  return {"", "ID", "ID"};
-}
 
 std::shared_ptr<ListExport> ListExport::Start(RestClient& client, const ExportCursor& cursors, const Portal& portal,
                                               ExportRequest request, absl::Time deadline,
@@ -228,7 +201,7 @@ void ListExport::Probe() {
                          return self->Fail(PortalError(pages[i].error_code, pages[i].error_description, 200,
                                                        self->request_.method));
                        }
-                       const Json* list = ItemsOf(self->shape_, pages[i].result);
+                       const Json* list = self->shape_.ItemsOf(pages[i].result);
                        if (!list) {
                          return self->Fail(Invalid(absl::StrCat(self->request_.method,
                                                                 " did not return a list; GetAll needs a list method")));
@@ -237,24 +210,17 @@ void ListExport::Probe() {
                      }
                      // The span between the first page's last ID and the highest ID.
                      int64_t first_last = 0, max_id = -1;
-                     bool ok = items[0].empty() || IdOf(self->shape_, items[0].back(), &first_last);
-                     if (ok && !items[1].empty() && !IdOf(self->shape_, items[1].front(), &max_id)) ok = false;
+                     bool ok = items[0].empty() || self->shape_.IdOf(items[0].back(), &first_last);
+                     if (ok && !items[1].empty() && !self->shape_.IdOf(items[1].front(), &max_id)) ok = false;
                      {
                        std::lock_guard<std::mutex> lock(self->mu_);
                        if (!ok) {
                          // IDs are not numbers: fall back to one sequential offset export.
                          self->keyset_ = false;
-                       } else if (items[0].size() == kPage && max_id < first_last) {
-                         // The highest ID vanished meanwhile: one open range.
-                         self->ranges_.push_back({first_last, self->hi_});
-                       } else if (items[0].size() == kPage) {
-                         int64_t span = max_id - first_last;
-                         int64_t want = std::min(self->request_.max_parallel_ranges > 0
-                                                     ? self->request_.max_parallel_ranges : kAutoRanges,
-                                                 kMaxRanges);
-                         int64_t n = std::clamp<int64_t>((span + kMinRangeSpan - 1) / kMinRangeSpan, 1, want);
-                         for (int64_t k = 0; k < n; ++k) {
-                           self->ranges_.push_back({first_last + span * k / n, first_last + span * (k + 1) / n});
+                       } else {
+                         for (const IdRange& r : PlanRanges(items[0].size(), first_last, max_id, self->hi_,
+                                                            self->request_.max_parallel_ranges)) {
+                           self->ranges_.push_back({r.last, r.hi});
                          }
                        }
                        self->max_buffered_ = std::max<size_t>(2, self->ranges_.size() + 1);
@@ -343,112 +309,50 @@ void ListExport::Pump() {
 
 void ListExport::SendKeyset(size_t index) {
   Json base = ParamsWithout();
-  int64_t last, hi, remaining;
+  IdRange range;
+  int64_t remaining;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    last = ranges_[index].last;
-    hi = ranges_[index].hi;
+    range = {ranges_[index].last, ranges_[index].hi};
     remaining = request_.limit > 0 ? request_.limit - delivered_ : INT64_MAX;
     http_requests_++;
   }
-  // No more pages than the range and the limit can fill.
-  int64_t pages = kPage;
-  if (hi >= 0) pages = std::min<int64_t>(pages, (hi - last + kPage - 1) / kPage);
-  if (remaining != INT64_MAX) pages = std::min<int64_t>(pages, (remaining + kPage - 1) / kPage);
-  pages = std::max<int64_t>(pages, 1);
+  // Pages chained through the previous page's last ID: one request, up to 2,500 items.
   Json cmd = Json::object();
   std::vector<BatchCommand> commands;
-  std::string id_path = shape_.wrapper.empty() ? absl::StrCat("[49][", shape_.id_item, "]")
-                                               : absl::StrCat("[", shape_.wrapper, "][49][", shape_.id_item, "]");
-  for (int64_t p = 0; p < pages; ++p) {
-    Json params = base;
-    Json& f = params["filter"];
-    if (!f.is_object()) f = Json::object();
-    f[">" + shape_.id_query] = p == 0 ? Json(last) : Json(absl::StrCat("$result[p", p - 1, "]", id_path));
-    if (hi >= 0) f["<=" + shape_.id_query] = hi;
-    params["order"] = Json{{shape_.id_query, "ASC"}};
-    params["start"] = -1;
+  int pages = PagesForBatch(range, remaining);
+  for (int p = 0; p < pages; ++p) {
     std::string key = absl::StrCat("p", p);
-    cmd[key] = absl::StrCat(request_.method, "?", BuildQuery(params));
+    Json after = p == 0 ? Json(range.last) : Json(shape_.LastIdReference(absl::StrCat("p", p - 1)));
+    cmd[key] = absl::StrCat(request_.method, "?", BuildQuery(KeysetPageParams(base, shape_, after, range.hi)));
     commands.push_back({key, request_.method, {}});
   }
+  std::vector<std::string> keys;
+  for (const auto& c : commands) keys.push_back(c.key);
   RestClient::Options options;
   options.gated_methods = {request_.method};
   options.cancelled = CancelledCheck();
   options.operating = [commands](const Envelope& env) { return BatchRunner::OperatingSamples(env.result, commands); };
-  {
-    std::vector<std::string> keys;
-    for (const auto& c : commands) keys.push_back(c.key);
-    options.validate = [keys](const Envelope& env) {
-      return BatchRunner::CheckBatchEnvelope(env.result, keys, /*halt=*/false);
-    };
-  }
+  options.validate = [keys](const Envelope& env) {
+    return BatchRunner::CheckBatchEnvelope(env.result, keys, /*halt=*/false);
+  };
   auto self = shared_from_this();
   client_.CallWith(portal_, "batch", Json{{"halt", 0}, {"cmd", cmd}}, deadline_, options,
-                   [self, index, commands](absl::StatusOr<Envelope> env) {
+                   [self, index, keys](absl::StatusOr<Envelope> env) {
                      if (!env.ok()) return self->Fail(env.status());
-                     std::vector<std::string> keys;
-                     for (const auto& c : commands) keys.push_back(c.key);
-                     auto pages = BatchRunner::ParseBatchResult(env->result, keys);
-                     std::vector<Json> items;
+                     std::vector<BatchCommandResult> pages = BatchRunner::ParseBatchResult(env->result, keys);
                      absl::Status error;
-                     bool end = false;
                      {
                        std::lock_guard<std::mutex> lock(self->mu_);
                        Range& r = self->ranges_[index];
-                       int64_t last = r.last;
                        // Keep no more than the limit allows, so the cursor never skips an item.
                        int64_t room = self->request_.limit > 0 ? self->request_.limit - self->delivered_ : INT64_MAX;
-                       bool full = false;
-                       for (const BatchCommandResult& page : pages) {
-                         if (page.state == BatchCommandResult::State::kError) {
-                           // Limit errors: the executor now waits; the range resumes from `last`.
-                           if (page.error_code != "OPERATION_TIME_LIMIT" && page.error_code != "QUERY_LIMIT_EXCEEDED") {
-                             error = PortalError(page.error_code, page.error_description, 200, self->request_.method);
-                           }
-                           break;
-                         }
-                         if (page.state != BatchCommandResult::State::kOk) break;
-                         const Json* list = ItemsOf(self->shape_, page.result);
-                         if (!list) {
-                           error = Invalid(absl::StrCat(self->request_.method, " did not return a list"));
-                           break;
-                         }
-                         bool sane = true;
-                         for (const Json& item : *list) {
-                           if (static_cast<int64_t>(items.size()) >= room) {
-                             full = true;
-                             break;
-                           }
-                           int64_t id;
-                           if (!IdOf(self->shape_, item, &id) || id <= last) {
-                             sane = false;  // out of order: stop and continue from `last` next time
-                             break;
-                           }
-                           if (r.hi >= 0 && id > r.hi) {
-                             end = true;
-                             break;
-                           }
-                           last = id;
-                           items.push_back(item);
-                         }
-                         if (!sane) {
-                           if (items.empty() && page.key == "p0") {
-                             error = absl::InternalError(absl::StrCat(self->request_.method,
-                                                                      " returned items out of ID order"));
-                           }
-                           break;
-                         }
-                         if (full) break;
-                         if (end || list->size() < static_cast<size_t>(kPage)) {
-                           end = true;
-                           break;
-                         }
-                       }
-                       r.last = last;
+                       KeysetScan scan = ScanKeysetPages(self->shape_, self->request_.method, pages, {r.last, r.hi}, room);
+                       r.last = scan.last;
                        r.busy = false;
-                       if (end || (r.hi >= 0 && last >= r.hi)) r.done = true;
-                       if (error.ok()) self->Deliver(std::move(items));
+                       r.done = scan.range_done;
+                       error = scan.error;
+                       if (error.ok()) self->Deliver(std::move(scan.items));
                      }
                      if (!error.ok()) return self->Fail(error);
                      self->Notify();
@@ -465,15 +369,18 @@ void ListExport::SendOffset() {
     offset = offset_;
     total = total_;
     remaining = request_.limit > 0 ? request_.limit - delivered_ : INT64_MAX;
-    http_requests_++;
   }
   auto self = shared_from_this();
   if (total < 0) {  // first page: learn the total
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      http_requests_++;
+    }
     Json params = base;
     params["start"] = offset;
     client_.Call(portal_, request_.method, params, deadline_, [self, offset](absl::StatusOr<Envelope> env) {
       if (!env.ok()) return self->Fail(env.status());
-      const Json* list = ItemsOf(self->shape_, env->result);
+      const Json* list = self->shape_.ItemsOf(env->result);
       if (!list) return self->Fail(Invalid(absl::StrCat(self->request_.method, " did not return a list")));
       {
         std::lock_guard<std::mutex> lock(self->mu_);
@@ -492,18 +399,13 @@ void ListExport::SendOffset() {
     });
     return;
   }
-  int64_t pages = std::min<int64_t>(kPage, (total - offset + kPage - 1) / kPage);
-  if (remaining != INT64_MAX) pages = std::min<int64_t>(pages, (remaining + kPage - 1) / kPage);
-  pages = std::max<int64_t>(pages, 1);
+  // As many offset pages as the total and the limit leave, a batch's worth at most.
+  int pages = PagesForBatch({offset, total}, remaining);  // offsets [offset, total)
   std::vector<BatchCommand> commands;
-  for (int64_t p = 0; p < pages; ++p) {
+  for (int p = 0; p < pages; ++p) {
     Json params = base;
-    params["start"] = offset + p * kPage;
+    params["start"] = offset + int64_t{p} * kPageSize;
     commands.push_back({absl::StrCat("o", p), request_.method, params});
-  }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    http_requests_--;  // BatchRunner counts its own requests
   }
   batch_.Run(portal_, commands, false, deadline_, [self](absl::StatusOr<BatchResult> result) {
     if (!result.ok()) return self->Fail(result.status());
@@ -513,17 +415,17 @@ void ListExport::SendOffset() {
       if (page.state != BatchCommandResult::State::kOk) {
         return self->Fail(PortalError(page.error_code, page.error_description, 200, self->request_.method));
       }
-      const Json* list = ItemsOf(self->shape_, page.result);
+      const Json* list = self->shape_.ItemsOf(page.result);
       if (!list) return self->Fail(Invalid(absl::StrCat(self->request_.method, " did not return a list")));
       for (const Json& item : *list) items.push_back(item);
-      if (list->size() < static_cast<size_t>(kPage)) {
+      if (list->size() < static_cast<size_t>(kPageSize)) {
         short_page = true;
         break;
       }
     }
     {
       std::lock_guard<std::mutex> lock(self->mu_);
-      self->http_requests_ += result->http_requests;
+      self->http_requests_ += result->http_requests;  // the batch runner's own requests
       if (self->request_.limit > 0) {
         items.resize(std::min<int64_t>(items.size(), self->request_.limit - self->delivered_));
       }

@@ -30,6 +30,7 @@
 
 #include "service/rest/batch.h"
 #include "service/rest/export_cursor.h"
+#include "service/rest/export_plan.h"
 #include "service/rest/query.h"
 
 namespace b24::rest {
@@ -45,14 +46,6 @@ struct ExportRequest {
 struct ExportChunk {
   std::vector<Json> items;
   std::string cursor;
-};
-
-// How a list method nests its items and names its ID (PROTOCOL.md §5.4).
-struct ListShape {
-  std::string wrapper;   // "" = result is the list; else result[wrapper]
-  std::string id_item;   // ID key in items ("ID", "id")
-  std::string id_query;  // ID key in filter and order ("ID", "id")
-  static ListShape For(const std::string& method);
 };
 
 class ListExport : public std::enable_shared_from_this<ListExport> {
