@@ -20,7 +20,7 @@
 #include "service/auth/oauth.h"
 #include "service/auth/portal_directory.h"
 #include "service/common/clock.h"
-#include "service/common/config.h"
+#include "service/config/config.h"
 #include "service/common/log.h"
 #include "service/exec/executor.h"
 #include "service/grpc/service_impl.h"
@@ -53,13 +53,16 @@ bool ReadFile(const std::string& path, std::string* out) {
 // The only place that picks the store implementation.
 absl::StatusOr<std::unique_ptr<b24::storage::TokenStore>> OpenStore(
     const b24::Config& config, const std::map<std::string, std::string>& env, b24::Clock& clock, b24::Logger& log) {
-  absl::StatusOr<b24::storage::StoreOptions> options = b24::storage::StoreOptionsFromConfig(config, env);
-  if (!options.ok()) return options.status();
+  b24::storage::StoreOptions options = config.store;
+  absl::StatusOr<std::optional<b24::storage::Keyring>> ring =
+      b24::storage::KeyringFromEnvironment(options.encryption_key_env, env);
+  if (!ring.ok()) return ring.status();
+  options.keyring = *std::move(ring);
   // The embedded default creates its own file and table; a shared database
   // gets its table from an explicit `bitrix24-service schema init`.
-  options->create_if_missing = absl::StartsWith(config.store, "sqlite3://");
-  options->clock = &clock;
-  auto store = b24::storage::SociTokenStore::Open(*options);
+  options.create_if_missing = absl::StartsWith(options.connection, "sqlite3://");
+  options.now = [&clock] { return clock.Now(); };
+  auto store = b24::storage::SociTokenStore::Open(options);
   if (!store.ok()) return store.status();
   for (const std::string& column : (*store)->missing_columns()) {
     log.Warning(absl::StrCat("token table lacks the optional column ", column,
@@ -82,12 +85,12 @@ std::string CursorKey(const b24::Config& config, const std::map<std::string, std
     auto it = env.find(name);
     return it == env.end() ? std::string() : it->second;
   };
-  if (std::string key = value(config.cursor_key_env); !key.empty()) return key;
-  if (std::string key = value(config.encryption_key_env); !key.empty()) return "b24-cursor-key:" + key;
+  if (std::string key = value(config.security.cursor_key_env); !key.empty()) return key;
+  if (std::string key = value(config.store.encryption_key_env); !key.empty()) return "b24-cursor-key:" + key;
   std::random_device random;
   std::string key;
   for (int i = 0; i < 32; ++i) key.push_back(static_cast<char>(random() & 0xff));
-  log.Warning(absl::StrCat("neither ", config.cursor_key_env, " nor ", config.encryption_key_env,
+  log.Warning(absl::StrCat("neither ", config.security.cursor_key_env, " nor ", config.store.encryption_key_env,
                            " is set: GetAll cursors are signed with a random key and cannot resume an export "
                            "after a restart or on another replica"));
   return key;
@@ -96,46 +99,20 @@ std::string CursorKey(const b24::Config& config, const std::map<std::string, std
 int Run(const b24::Config& config, const std::map<std::string, std::string>& env, b24::Logger& log,
         const sigset_t& signals) {
   b24::RealClock clock;
-  b24::http::CurlOptions curl;
-  curl.connect_timeout = config.connect_timeout;
-  curl.ca_file = config.ca_file;
-  curl.user_agent = config.user_agent;
-  curl.allow_loopback_addresses = config.allow_loopback;
-  curl.max_response_bytes = static_cast<size_t>(config.max_response_bytes);
-  curl.callback_threads = config.callback_threads;
+  b24::http::CurlOptions curl = config.http;
+  curl.allow_loopback_addresses = config.security.allow_loopback;
   auto transport = std::make_unique<b24::http::CurlTransport>(curl);
-
-  b24::exec::ExecutorOptions eo;
-  eo.standard = {config.rate_drain_per_second, config.rate_burst};
-  eo.plans = config.portal_plans;
-  eo.max_in_flight_per_portal = config.max_in_flight_per_portal;
-  eo.operating_limit = config.operating_limit_seconds;
-  eo.retry.handle_query_limit_exceeded = config.handle_query_limit_exceeded;
-  eo.retry.handle_operation_time_limit = config.handle_operation_time_limit;
-  eo.retry.max_attempts = config.max_attempts;
-  eo.retry.base_delay = config.retry_base_delay;
-  eo.retry.max_delay = config.retry_max_delay;
-  eo.retry.min_attempt_time = config.min_attempt_time;
-  b24::exec::Executor executor(*transport, clock, log, eo);
-
-  b24::http::HostPolicy policy(config.allowed_hosts, config.allow_http, config.allow_loopback);
-  b24::rest::RestClientOptions ro;
-  ro.request_timeout = config.request_timeout;
-  ro.detect_plan = config.detect_plan;
-  ro.json.max_depth = static_cast<size_t>(config.max_json_depth);
-  ro.json.max_values = static_cast<size_t>(config.max_json_values);
-  b24::rest::RestClient rest(executor, policy, clock, log, ro);
+  b24::exec::Executor executor(*transport, clock, log, config.limits);
+  b24::http::HostPolicy policy(config.security.allowed_hosts, config.security.allow_http,
+                               config.security.allow_loopback);
+  b24::rest::RestClient rest(executor, policy, clock, log, config.rest);
   b24::rest::ExportCursor cursors(CursorKey(config, env, log));
   absl::StatusOr<std::unique_ptr<b24::storage::TokenStore>> store = OpenStore(config, env, clock, log);
   if (!store.ok()) {
     log.Error(absl::StrCat("cannot open the token store: ", store.status().message()));
     return 2;
   }
-  b24::auth::OAuthOptions oo;
-  oo.token_url = config.oauth_server;
-  oo.refresh_ahead = config.refresh_ahead;
-  oo.lease = config.refresh_lease;
-  oo.failure_cooldown = config.refresh_failure_cooldown;
+  b24::auth::OAuthOptions oo = config.oauth;
   oo.owner = LeaseOwner();
   b24::auth::OAuthManager oauth(**store, *transport, policy, clock, log, oo);
   b24::auth::Installer installer(oauth, rest, clock);
@@ -156,25 +133,23 @@ int Run(const b24::Config& config, const std::map<std::string, std::string>& env
     log.Error(absl::StrCat("bad configuration: ", s.message()));
     return 2;
   }
-  b24::grpcapi::ServiceOptions so;
-  so.max_message_bytes = static_cast<size_t>(config.grpc_max_message_bytes);
-  b24::grpcapi::Bitrix24ServiceImpl service(rest, cursors, portals, &oauth, &installer, clock, log, so);
+  b24::grpcapi::Bitrix24ServiceImpl service(rest, cursors, portals, &oauth, &installer, clock, log, config.grpc);
   b24::grpcapi::InstallProtobufLogHandler();
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
-  if (!config.tls_cert_file.empty()) {
+  if (!config.server.tls_cert_file.empty()) {
     grpc::SslServerCredentialsOptions ssl;
     grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
-    if (!ReadFile(config.tls_cert_file, &pair.cert_chain) || !ReadFile(config.tls_key_file, &pair.private_key)) {
+    if (!ReadFile(config.server.tls_cert_file, &pair.cert_chain) || !ReadFile(config.server.tls_key_file, &pair.private_key)) {
       log.Error("cannot read tls.cert_file / tls.key_file");
       return 2;
     }
     ssl.pem_key_cert_pairs.push_back(pair);
-    if (!config.tls_client_ca_file.empty()) {
-      if (!ReadFile(config.tls_client_ca_file, &ssl.pem_root_certs)) {
+    if (!config.server.tls_client_ca_file.empty()) {
+      if (!ReadFile(config.server.tls_client_ca_file, &ssl.pem_root_certs)) {
         log.Error("cannot read tls.client_ca_file");
         return 2;
       }
@@ -183,28 +158,28 @@ int Run(const b24::Config& config, const std::map<std::string, std::string>& env
     creds = grpc::SslServerCredentials(ssl);
   }
   int port = 0;
-  builder.AddListeningPort(config.listen, creds, &port);
+  builder.AddListeningPort(config.server.listen, creds, &port);
   builder.RegisterService(&service);
-  builder.SetMaxReceiveMessageSize(static_cast<int>(config.grpc_max_message_bytes));
-  builder.SetMaxSendMessageSize(static_cast<int>(config.grpc_max_message_bytes));
+  builder.SetMaxReceiveMessageSize(static_cast<int>(config.grpc.max_message_bytes));
+  builder.SetMaxSendMessageSize(static_cast<int>(config.grpc.max_message_bytes));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
-    log.Error(absl::StrCat("cannot listen on ", config.listen, " (address in use or invalid?)"));
+    log.Error(absl::StrCat("cannot listen on ", config.server.listen, " (address in use or invalid?)"));
     return 1;
   }
-  std::string host = config.listen.substr(0, config.listen.rfind(':'));
+  std::string host = config.server.listen.substr(0, config.server.listen.rfind(':'));
   log.Info(absl::StrCat("bitrix24-service listening on ", host, ":", port));
 
   int sig = 0;
   sigwait(&signals, &sig);
   log.Info(absl::StrCat("received signal ", sig, "; draining in-flight calls for up to ",
-                        absl::FormatDuration(config.shutdown_grace)));
+                        absl::FormatDuration(config.server.shutdown_grace)));
   server->GetHealthCheckService()->Shutdown();
   std::mutex mu;
   std::condition_variable cv;
   bool drained = false;
   std::thread shutdown([&] {
-    server->Shutdown(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(config.shutdown_grace));
+    server->Shutdown(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(config.server.shutdown_grace));
     std::lock_guard<std::mutex> lock(mu);
     drained = true;
     cv.notify_all();
@@ -213,7 +188,7 @@ int Run(const b24::Config& config, const std::map<std::string, std::string>& env
     // Shutdown() returns only when every call has finished; calls still waiting
     // for a portal after the grace period are ended here.
     std::unique_lock<std::mutex> lock(mu);
-    if (!cv.wait_for(lock, absl::ToChronoNanoseconds(config.shutdown_grace + absl::Seconds(1)),
+    if (!cv.wait_for(lock, absl::ToChronoNanoseconds(config.server.shutdown_grace + absl::Seconds(1)),
                      [&] { return drained; })) {
       lock.unlock();
       log.Warning("grace period over: cancelling calls still in progress");
@@ -254,13 +229,13 @@ int main(int argc, char** argv) {
     std::cerr << "bitrix24-service: " << config.status().message() << "\n";
     return 2;
   }
-  if (schema) return b24::storage::RunSchemaCommand(args, *config, std::cout, std::cerr);
+  if (schema) return b24::storage::RunSchemaCommand(args, config->store, std::cout, std::cerr);
   // Signals are taken by sigwait() in main; block them before any thread starts.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  b24::Logger log(&std::cerr, config->log_level);
+  b24::Logger log(&std::cerr, config->server.log_level);
   return Run(*config, env, log, signals);
 }

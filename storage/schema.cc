@@ -225,7 +225,7 @@ std::vector<std::string> SchemaConfigArgs(const std::vector<std::string>& args) 
   return out;
 }
 
-int RunSchemaCommand(const std::vector<std::string>& args, const Config& config, std::ostream& out,
+int RunSchemaCommand(const std::vector<std::string>& args, const StoreOptions& store, std::ostream& out,
                      std::ostream& err) {
   Command cmd;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -252,7 +252,7 @@ int RunSchemaCommand(const std::vector<std::string>& args, const Config& config,
     err << kSchemaUsage;
     return 2;
   }
-  if (absl::Status s = ValidateColumns(config.columns); !s.ok()) {
+  if (absl::Status s = ValidateColumns(store.columns); !s.ok()) {
     err << "bitrix24-service schema: " << s.message() << "\n";
     return 2;
   }
@@ -262,12 +262,12 @@ int RunSchemaCommand(const std::vector<std::string>& args, const Config& config,
       err << "bitrix24-service schema: " << d.status().message() << "\n";
       return 2;
     }
-    return PrintDdl(cmd, *d, config.columns, out);
+    return PrintDdl(cmd, *d, store.columns, out);
   }
 
-  const StoreColumns& columns = config.columns;
+  const StoreColumns& columns = store.columns;
   soci::session sql;
-  if (absl::Status s = internal::Connect(sql, config.store); !s.ok()) {
+  if (absl::Status s = internal::Connect(sql, store.connection); !s.ok()) {
     err << "bitrix24-service schema: " << s.message() << "\n";
     return 1;
   }

@@ -24,7 +24,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "service/common/config.h"
+#include "storage/store_options.h"
 
 namespace b24::storage {
 
@@ -64,21 +64,21 @@ std::vector<std::string> MigrateStatements(Dialect dialect, const StoreColumns& 
 
 // `bitrix24-service schema init|migrate|show [--dialect=D] [--dry-run]`.
 // `args` are the words after "schema" (a leading "schema" is skipped too);
-// configuration flags (--key=value) among them are ignored, because `config`
-// was loaded from them (see SchemaConfigArgs).
+// configuration flags (--key=value) among them are ignored, because `store`
+// was configured from them (see SchemaConfigArgs).
 //   init     creates the table if missing and adds missing extra columns;
 //   migrate  adds missing extra columns to an existing table;
 //   show     prints the dialect, which columns exist and which are missing.
 // With --dialect no database is touched: the DDL for that dialect is printed.
 // With --dry-run the statements that would run are printed, not executed.
 // Returns the process exit code: 0 done, 1 database error, 2 usage error.
-int RunSchemaCommand(const std::vector<std::string>& args, const Config& config, std::ostream& out,
+int RunSchemaCommand(const std::vector<std::string>& args, const StoreOptions& store, std::ostream& out,
                      std::ostream& err);
 
 // `args` without the schema command's own words (schema, init|migrate|show,
 // --dialect=..., --dry-run), i.e. what LoadConfig() should see. main.cc:
 //   if (args[0] == "schema") { config = LoadConfig(SchemaConfigArgs(args), env);
-//                              return RunSchemaCommand(args, *config, cout, cerr); }
+//                              return RunSchemaCommand(args, config->store, cout, cerr); }
 std::vector<std::string> SchemaConfigArgs(const std::vector<std::string>& args);
 
 }  // namespace b24::storage

@@ -43,18 +43,6 @@ std::string NotFoundMessage(const std::string& member_id) {
 
 }  // namespace
 
-absl::StatusOr<StoreOptions> StoreOptionsFromConfig(const Config& config,
-                                                    const std::map<std::string, std::string>& env) {
-  StoreOptions o;
-  o.connection = config.store;
-  o.pool_size = config.store_pool_size;
-  o.columns = config.columns;
-  absl::StatusOr<std::optional<Keyring>> ring = KeyringFromEnvironment(config.encryption_key_env, env);
-  if (!ring.ok()) return ring.status();
-  o.keyring = *std::move(ring);
-  return o;
-}
-
 absl::StatusOr<std::unique_ptr<SociTokenStore>> SociTokenStore::Open(const StoreOptions& options) {
   if (absl::Status s = ValidateColumns(options.columns); !s.ok()) return s;
   if (options.pool_size < 1) return absl::InvalidArgumentError("store.pool_size must be at least 1");
@@ -112,7 +100,7 @@ std::vector<std::string> SociTokenStore::missing_columns() const {
 }
 
 int64_t SociTokenStore::NowUnix() const {
-  return absl::ToUnixSeconds(options_.clock ? options_.clock->Now() : absl::Now());
+  return absl::ToUnixSeconds(options_.now ? options_.now() : absl::Now());
 }
 
 const std::string& SociTokenStore::Cell(const Row& row, Field f) const {

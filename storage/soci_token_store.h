@@ -40,8 +40,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "service/common/clock.h"
-#include "service/common/config.h"
+#include "storage/store_options.h"
 #include "storage/crypto.h"
 #include "storage/schema.h"
 #include "storage/token_sql.h"
@@ -53,24 +52,6 @@ class session;
 }  // namespace soci
 
 namespace b24::storage {
-
-struct StoreOptions {
-  // SOCI connection string: sqlite3://db=FILE, postgresql://host=.. dbname=..,
-  // mysql://host=.. db=.., odbc://DRIVER={..};SERVER=..;... (docs/storage.md).
-  std::string connection = "sqlite3://db=bitrix24-service.db";
-  int pool_size = 4;
-  StoreColumns columns;
-  std::optional<Keyring> keyring;  // nullopt: values are written in plaintext
-  // When the table does not exist, create it (as `schema init` would) instead
-  // of failing with FAILED_PRECONDITION.
-  bool create_if_missing = false;
-  Clock* clock = nullptr;  // for b24_updated_at; nullptr = wall clock; not owned
-};
-
-// Options from the configuration (store.url, store.pool_size, store.table,
-// store.column.*) and the keyring from env[config.encryption_key_env].
-absl::StatusOr<StoreOptions> StoreOptionsFromConfig(const Config& config,
-                                                    const std::map<std::string, std::string>& env);
 
 class SociTokenStore final : public TokenStore {
  public:

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "service/common/config.h"
+#include "storage/store_options.h"
 #include "storage/schema.h"
 
 namespace b24::storage::internal {

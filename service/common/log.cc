@@ -21,6 +21,11 @@ bool ParseLogLevel(absl::string_view text, LogLevel* out) {
   return true;
 }
 
+const char* LogLevelName(LogLevel level) {
+  static constexpr const char* kNames[] = {"debug", "info", "warning", "error", "off"};
+  return kNames[static_cast<int>(level)];
+}
+
 void Logger::Log(LogLevel level, absl::string_view message) {
   if (!Enabled(level)) return;
   static constexpr const char* kNames[] = {"DEBUG", "INFO", "WARNING", "ERROR"};

@@ -24,6 +24,8 @@ enum class LogLevel { kDebug = 0, kInfo = 1, kWarning = 2, kError = 3, kOff = 4 
 
 // Parses "debug", "info", "warning"/"warn", "error", "off" (any case).
 bool ParseLogLevel(absl::string_view text, LogLevel* out);
+// "debug", "info", "warning", "error", "off".
+const char* LogLevelName(LogLevel level);
 
 class Logger {
  public:

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <deque>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "service/common/status.h"
@@ -31,6 +32,16 @@ absl::Status GaveUp(const absl::Status& failure, int attempts) {
 constexpr absl::Duration kMinTimer = absl::Milliseconds(1);
 
 }  // namespace
+
+bool ParsePlan(const std::string& text, Plan* out) {
+  std::string t = absl::AsciiStrToLower(text);
+  if (t == "standard") *out = Plan::kStandard;
+  else if (t == "enterprise") *out = Plan::kEnterprise;
+  else return false;
+  return true;
+}
+
+const char* PlanName(Plan plan) { return plan == Plan::kEnterprise ? "enterprise" : "standard"; }
 
 struct Executor::Task {
   Job job;
@@ -62,7 +73,7 @@ Executor::Portal& Executor::PortalFor(const std::string& host) {
     p = std::make_unique<Portal>();
     auto plan = options_.plans.find(host);
     PortalLimits limits =
-        plan != options_.plans.end() && plan->second == "enterprise" ? options_.enterprise : options_.standard;
+        plan != options_.plans.end() && plan->second == Plan::kEnterprise ? options_.enterprise : options_.standard;
     p->bucket = options_.make_bucket ? options_.make_bucket(host, limits)
                                      : std::make_unique<LeakyBucket>(limits, options_.safety_margin);
     p->budget = OperatingBudget(options_.operating_limit);
@@ -314,15 +325,15 @@ std::map<std::string, std::map<std::string, MethodCounters>> Executor::Counters(
   return out;
 }
 
-void Executor::SetDetectedPlan(const std::string& portal, const std::string& plan) {
+void Executor::SetDetectedPlan(const std::string& portal, Plan plan) {
   std::lock_guard<std::mutex> lock(mu_);
   if (options_.plans.count(portal)) return;  // configured plans win
   Portal& p = PortalFor(portal);
-  PortalLimits limits = plan == "enterprise" ? options_.enterprise : options_.standard;
+  PortalLimits limits = plan == Plan::kEnterprise ? options_.enterprise : options_.standard;
   PortalLimits now = p.bucket->limits();
   if (limits.drain_per_second == now.drain_per_second && limits.burst == now.burst) return;
   p.bucket->SetLimits(limits);
-  log_.Info(absl::StrCat("portal ", portal, " is on the ", plan, " plan: ", limits.drain_per_second, " requests/s, burst ",
+  log_.Info(absl::StrCat("portal ", portal, " is on the ", PlanName(plan), " plan: ", limits.drain_per_second, " requests/s, burst ",
                          limits.burst));
 }
 

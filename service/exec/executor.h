@@ -90,10 +90,16 @@ inline constexpr absl::Duration kReplyMargin = absl::Milliseconds(20);
 // LeakyBucket by default; a bucket shared by replicas can be plugged in here.
 using BucketFactory = std::function<std::unique_ptr<RequestBucket>(const std::string& portal, PortalLimits limits)>;
 
+// A portal's plan: which bucket Bitrix24 gives it (PROTOCOL.md §3.1).
+enum class Plan { kStandard, kEnterprise };
+// "standard" / "enterprise" (any case); false for anything else.
+bool ParsePlan(const std::string& text, Plan* out);
+const char* PlanName(Plan plan);
+
 struct ExecutorOptions {
   PortalLimits standard{2, 50};
   PortalLimits enterprise{5, 250};
-  std::map<std::string, std::string> plans;  // portal host → "standard" | "enterprise"
+  std::map<std::string, Plan> plans;  // portal host → plan, from the configuration
   int safety_margin = kDefaultSafetyMargin;  // requests kept free in the bucket for jitter
   int max_in_flight_per_portal = 8;
   double operating_limit = 480;              // seconds per 10 minutes per method
@@ -128,9 +134,9 @@ class Executor {
 
   // Snapshot of counters: portal → method → counters.
   std::map<std::string, std::map<std::string, MethodCounters>> Counters();
-  // Sets a portal's plan ("standard" / "enterprise") unless the configuration
-  // named one; e.g. from app.info's LICENSE_FAMILY.
-  void SetDetectedPlan(const std::string& portal, const std::string& plan);
+  // Sets a portal's plan unless the configuration named one; e.g. from
+  // app.info's LICENSE_FAMILY.
+  void SetDetectedPlan(const std::string& portal, Plan plan);
 
   // Current effective drain rate of a portal (after adaptive slow-down).
   double EffectiveDrain(const std::string& portal);

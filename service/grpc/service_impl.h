@@ -14,6 +14,7 @@
 #include <functional>
 
 #include "bitrix24/v1/bitrix24.grpc.pb.h"
+#include "service/grpc/service_options.h"
 #include "service/auth/install.h"
 #include "service/auth/oauth.h"
 #include "service/auth/portal_directory.h"
@@ -34,13 +35,6 @@ using RawService = Service::WithRawCallbackMethod_Call<Service::WithRawCallbackM
     Service::WithRawCallbackMethod_GetAll<Service::WithRawCallbackMethod_Install<
         Service::WithRawCallbackMethod_ListPortals<Service::WithRawCallbackMethod_RemovePortal<Service::Service>>>>>>;
 }  // namespace internal
-
-struct ServiceOptions {
-  // Largest message sent to a caller (and accepted from one): gRPC's default
-  // receive limit, which most clients keep. Results that would not fit are
-  // RESOURCE_EXHAUSTED RESULT_TOO_LARGE before they are built.
-  size_t max_message_bytes = 4u << 20;
-};
 
 class Bitrix24ServiceImpl final : public internal::RawService {
  public:

@@ -72,7 +72,7 @@ void RestClient::DetectPlan(const Portal& portal) {
                return;
              }
              std::string family = JsonString(env->result, "LICENSE_FAMILY");
-             executor_.SetDetectedPlan(host, family == "ent" ? "enterprise" : "standard");
+             executor_.SetDetectedPlan(host, family == "ent" ? exec::Plan::kEnterprise : exec::Plan::kStandard);
            });
 }
 

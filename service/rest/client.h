@@ -32,7 +32,7 @@ struct RestClientOptions {
   int max_redirects = 3;
   // Ask app.info once per OAuth portal for its plan (LICENSE_FAMILY "ent" =
   // enterprise: 5 requests/s, burst 250) and tell the executor.
-  bool detect_plan = false;
+  bool detect_plan = true;
   // Bounds on every JSON body read from a portal.
   JsonLimits json;
 };

@@ -26,6 +26,12 @@ namespace b24::testing {
 
 class Stack {
  public:
+  // No plan detection: tests count the requests they cause (one test turns it on).
+  static rest::RestClientOptions TestRestOptions() {
+    rest::RestClientOptions o;
+    o.detect_plan = false;
+    return o;
+  }
   static http::CurlOptions TestCurlOptions() {
     http::CurlOptions o;
     o.user_agent = "b24-test";
@@ -39,7 +45,7 @@ class Stack {
         transport_(TestCurlOptions()),
         executor_(transport_, clock_, log_, eo),
         policy_({}, /*allow_http=*/true, /*allow_loopback=*/true),
-        rest_(executor_, policy_, clock_, log_, {}) {
+        rest_(executor_, policy_, clock_, log_, TestRestOptions()) {
     if (!emulator_.Start().ok()) std::abort();
   }
   ~Stack() {

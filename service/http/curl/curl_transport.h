@@ -27,9 +27,10 @@
 namespace b24::http {
 
 struct CurlOptions {
+  // TCP+TLS connect timeout (cut to the request's own timeout when shorter).
   absl::Duration connect_timeout = absl::Seconds(5);
   std::string ca_file;  // empty: the system store
-  std::string user_agent = "bitrix24-service";
+  std::string user_agent = "bitrix24-service/0.1";
   // 0 = no cap. The executor's per-portal in-flight cap is the one that
   // counts: a lower cap here would make requests wait inside libcurl, where
   // the executor's fair queueing cannot see them.

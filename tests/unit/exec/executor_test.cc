@@ -119,7 +119,7 @@ TEST_F(ExecutorTest, SendsABurstThenPacesAtTheDrainRate) {
 TEST_F(ExecutorTest, EnterprisePortalsGetTheirOwnBucket) {
   ExecutorOptions o;
   o.max_in_flight_per_portal = 1000;
-  o.plans["big.bitrix24.com"] = "enterprise";
+  o.plans["big.bitrix24.com"] = Plan::kEnterprise;
   Make(o);
   transport_.SetResponder([](const http::HttpRequest&) { return FakeTransport::Json(200, ""); });
   for (int i = 0; i < 300; ++i) Submit(i, "big.bitrix24.com");

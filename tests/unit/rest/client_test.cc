@@ -33,7 +33,14 @@ class RestClientTest : public ::testing::Test {
       : log_(&log_text_, LogLevel::kDebug),
         executor_(transport_, clock_, log_, {}),
         policy_({"bitrix24.com"}, false, false),
-        client_(executor_, policy_, clock_, log_, {}) {}
+        client_(executor_, policy_, clock_, log_, NoPlanDetection()) {}
+
+  // These tests count requests; plan detection would add an app.info.
+  static RestClientOptions NoPlanDetection() {
+    RestClientOptions o;
+    o.detect_plan = false;
+    return o;
+  }
 
   absl::StatusOr<Envelope> CallNow(const Portal& p, const std::string& method, Json params = Json::object()) {
     absl::StatusOr<Envelope> out = absl::UnknownError("pending");

@@ -92,15 +92,15 @@ struct CommandResult {
   int code;
   std::string out, err;
 };
-CommandResult Schema(std::vector<std::string> args, Config config = {}) {
+CommandResult Schema(std::vector<std::string> args, StoreOptions config = {}) {
   std::ostringstream out, err;
   int code = RunSchemaCommand(args, config, out, err);
   return {code, out.str(), err.str()};
 }
 
 TEST(SchemaCommandTest, DialectPrintsDdlWithoutADatabase) {
-  Config config;
-  config.store = "postgresql://host=192.0.2.1 port=1 dbname=none";  // never contacted
+  StoreOptions config;
+  config.connection = "postgresql://host=192.0.2.1 port=1 dbname=none";  // never contacted
   config.columns = Seed();
   CommandResult r = Schema({"schema", "init", "--dialect=mysql", "--store.table=ignored"}, config);
   EXPECT_EQ(r.code, 0) << r.err;
@@ -123,7 +123,7 @@ TEST(SchemaCommandTest, UsageErrors) {
   CommandResult r = Schema({"init", "--dialect=oracle"});
   EXPECT_EQ(r.code, 2);
   EXPECT_THAT(r.err, HasSubstr("oracle"));
-  Config bad;
+  StoreOptions bad;
   bad.columns.table = "t;drop";
   EXPECT_EQ(Schema({"init", "--dialect=sqlite"}, bad).code, 2);
   r = Schema({"--help"});

@@ -1,4 +1,4 @@
-#include "service/common/config.h"
+#include "service/config/config.h"
 
 #include <gtest/gtest.h>
 
@@ -11,10 +11,10 @@ namespace {
 TEST(ConfigTest, DefaultsListenOnLoopback) {
   auto c = LoadConfig({}, {});
   ASSERT_TRUE(c.ok()) << c.status();
-  EXPECT_EQ(c->listen, "127.0.0.1:50051");
-  EXPECT_FALSE(c->allow_http);
-  EXPECT_FALSE(c->allow_loopback);
-  EXPECT_EQ(c->store, "sqlite3://db=bitrix24-service.db");
+  EXPECT_EQ(c->server.listen, "127.0.0.1:50051");
+  EXPECT_FALSE(c->security.allow_http);
+  EXPECT_FALSE(c->security.allow_loopback);
+  EXPECT_EQ(c->store.connection, "sqlite3://db=bitrix24-service.db");
 }
 
 TEST(ConfigTest, FileThenEnvironmentThenFlags) {
@@ -28,13 +28,13 @@ TEST(ConfigTest, FileThenEnvironmentThenFlags) {
   auto c = LoadConfig({"--config=" + path, "--listen=127.0.0.1:7"},
                       {{"B24_HTTP_CONNECT_TIMEOUT", "3s"}, {"B24_WEBHOOK_SALES", "https://b.bitrix24.com/rest/2/y/"}});
   ASSERT_TRUE(c.ok()) << c.status();
-  EXPECT_EQ(c->listen, "127.0.0.1:7");
-  EXPECT_EQ(c->log_level, LogLevel::kDebug);
-  EXPECT_EQ(c->connect_timeout, absl::Seconds(3));
-  EXPECT_EQ(c->allowed_hosts, (std::vector<std::string>{"example.com", "other.org"}));
+  EXPECT_EQ(c->server.listen, "127.0.0.1:7");
+  EXPECT_EQ(c->server.log_level, LogLevel::kDebug);
+  EXPECT_EQ(c->http.connect_timeout, absl::Seconds(3));
+  EXPECT_EQ(c->security.allowed_hosts, (std::vector<std::string>{"example.com", "other.org"}));
   EXPECT_EQ(c->webhooks.at("crm"), "https://a.bitrix24.com/rest/1/x/");
   EXPECT_EQ(c->webhooks.at("sales"), "https://b.bitrix24.com/rest/2/y/");
-  EXPECT_EQ(c->portal_plans.at("big.bitrix24.com"), "enterprise");
+  EXPECT_EQ(c->limits.plans.at("big.bitrix24.com"), exec::Plan::kEnterprise);
 }
 
 TEST(ConfigTest, UnknownKeysAndBadValuesNameTheirSource) {
@@ -68,33 +68,42 @@ TEST(ConfigTest, LimitsOnWhatPortalsAndCallersSend) {
                        "--http.min_attempt_time=20ms", "--oauth.failure_cooldown=1s"},
                       {});
   ASSERT_TRUE(c.ok()) << c.status();
-  EXPECT_EQ(c->max_response_bytes, 16 << 20);
-  EXPECT_EQ(c->grpc_max_message_bytes, 8 << 20);
-  EXPECT_EQ(c->max_json_depth, 32);
-  EXPECT_EQ(c->min_attempt_time, absl::Milliseconds(20));
-  EXPECT_EQ(c->refresh_failure_cooldown, absl::Seconds(1));
-  EXPECT_TRUE(c->oauth_server.empty());  // unset: the portal's trusted server_endpoint, else Bitrix24's
+  EXPECT_EQ(c->http.max_response_bytes, 16u << 20);
+  EXPECT_EQ(c->grpc.max_message_bytes, 8u << 20);
+  EXPECT_EQ(c->rest.json.max_depth, 32u);
+  EXPECT_EQ(c->limits.retry.min_attempt_time, absl::Milliseconds(20));
+  EXPECT_EQ(c->oauth.failure_cooldown, absl::Seconds(1));
+  EXPECT_TRUE(c->oauth.token_url.empty());  // unset: the portal's trusted server_endpoint, else Bitrix24's
   for (const char* bad : {"--http.max_response_bytes=lots", "--http.max_response_bytes=-1", "--grpc.max_message_bytes=1K",
                           "--http.max_json_depth=0", "--http.callback_threads=0"}) {
     EXPECT_FALSE(LoadConfig({bad}, {}).ok()) << bad;
   }
 }
 
-TEST(ConfigTest, EveryKeyIsDocumented) {
+TEST(ConfigTest, TheDocsShowEveryKeyWithItsLiveDefault) {
+  // docs/configuration.md's table is --help's list: same keys, same variables,
+  // same text and defaults (printed from a default-constructed Config).
   std::ifstream in(std::string(B24_SOURCE_DIR) + "/docs/configuration.md");
   std::stringstream doc;
   doc << in.rdbuf();
   ASSERT_FALSE(doc.str().empty());
   std::istringstream help(DescribeConfig());
-  std::string line;
+  std::string line, next;
   int keys = 0;
   while (std::getline(help, line)) {
-    if (line.rfind("  ", 0) != 0 || line.rfind("      ", 0) == 0) continue;
-    std::string key = line.substr(2, line.find(' ', 2) - 2);
+    size_t env = line.find("  (env ");
+    if (line.rfind("  ", 0) != 0 || env == std::string::npos) continue;
+    ASSERT_TRUE(std::getline(help, next));
+    std::string key = line.substr(2, env - 2);
+    std::string var = line.substr(env + 7, line.size() - env - 8);
+    std::string row = "| `" + key + "` | `" + var + "` | " + next.substr(6) + " |";
     ++keys;
-    EXPECT_NE(doc.str().find("| `" + key + "` |"), std::string::npos) << key << " is missing in docs/configuration.md";
+    EXPECT_NE(doc.str().find(row), std::string::npos) << "docs/configuration.md lacks the row\n" << row;
   }
   EXPECT_GT(keys, 40);
+  EXPECT_NE(DescribeConfig().find("http.connect_timeout  (env B24_HTTP_CONNECT_TIMEOUT)\n"
+                                  "      TCP+TLS connect timeout to a portal (default 5s)"),
+            std::string::npos);
 }
 
 }  // namespace
