@@ -57,6 +57,48 @@ bool EndsFormValue(char c) {
 
 bool EndsPathSegment(char c) { return c == '/' || c == '?' || EndsFormValue(c); }
 
+// A quote at s[p]: 1 for ", 2 for \" (a quote inside a JSON string), else 0.
+size_t QuoteAt(absl::string_view s, size_t p) {
+  if (p < s.size() && s[p] == '"') return 1;
+  if (p + 1 < s.size() && s[p] == '\\' && s[p + 1] == '"') return 2;
+  return 0;
+}
+
+// After a secret key ending at `k` (past its closing quote): when `: "value"`
+// follows, appends s[from, value start) and "***" to `out` and returns where
+// the scan continues; npos when no value follows. A value that is followed by
+// another `: "..."` was in truth a key of broken JSON (`"token":"token":"x"`):
+// the next value is redacted too, so quote pairing cannot expose a secret.
+size_t RedactJsonValues(absl::string_view s, size_t k, bool escaped, std::string* out, size_t from) {
+  const size_t n = s.size();
+  const size_t quote = escaped ? 2 : 1;
+  bool any = false;
+  for (;;) {
+    size_t p = k;
+    while (p < n && absl::ascii_isspace(s[p])) ++p;
+    if (p >= n || s[p] != ':') break;
+    ++p;
+    while (p < n && absl::ascii_isspace(s[p])) ++p;
+    if (QuoteAt(s, p) != quote) break;
+    size_t v = p + quote;  // the value's first character
+    size_t m = v;
+    if (escaped) {
+      while (m < n && QuoteAt(s, m) != 2) ++m;
+    } else {
+      while (m < n && s[m] != '"') m += s[m] == '\\' ? 2 : 1;
+    }
+    m = std::min(m, n);
+    out->append(s.data() + from, v - from);
+    out->append("***");
+    any = true;
+    if (m >= n) return n;
+    // Keep the closing quote; look for another value glued on.
+    out->append(s.data() + m, quote);
+    from = k = m + quote;
+  }
+  return any ? k : std::string::npos;
+}
+
 // One linear pass: every character is looked at a bounded number of times, so
 // hostile input of any length costs time proportional to its size and no
 // stack (this replaced std::regex, which recursed once per character).
@@ -77,22 +119,18 @@ std::string Redact(absl::string_view s) {
         name.remove_prefix(2);
       }
       if (IsSecretName(name)) {
-        // JSON: "name" : "value" — the value runs to its closing quote, or to the end.
-        if (i > 0 && s[i - 1] == '"' && j < n && s[j] == '"') {
-          size_t k = j + 1;
-          while (k < n && absl::ascii_isspace(s[k])) ++k;
-          if (k < n && s[k] == ':') {
-            ++k;
-            while (k < n && absl::ascii_isspace(s[k])) ++k;
-            if (k < n && s[k] == '"') {
-              size_t m = k + 1;
-              while (m < n && s[m] != '"') m += s[m] == '\\' ? 2 : 1;
-              out.append(s.data() + i, k + 1 - i);
-              out.append("***");
-              if (m < n) out.push_back('"');
-              i = std::min(m + 1, n);
-              continue;
-            }
+        // JSON: "name" : "value" — the value runs to its closing quote, or to
+        // the end. Also JSON inside a JSON string, where the quotes are \"
+        // (placement options, app options): then the value runs to the next \".
+        size_t key_quote = QuoteAt(s, j);
+        bool quoted_before = i > 0 && s[i - 1] == '"';
+        bool escaped = quoted_before && i > 1 && s[i - 2] == '\\';
+        if (quoted_before && key_quote == (escaped ? 2u : 1u)) {
+          size_t k = j + key_quote;
+          size_t m = RedactJsonValues(s, k, escaped, &out, i);
+          if (m != std::string::npos) {
+            i = m;
+            continue;
           }
         }
         // Form or query: name=value, name]=value, name%5D=value.

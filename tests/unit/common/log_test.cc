@@ -68,6 +68,11 @@ TEST(LogTest, RedactionTable) {
       {"https://x/rest/api/7/c0de/tasks.task.get", "https://x/rest/api/7/***/tasks.task.get"},
       {"https://x/rest/crm.deal.get?auth=T#f", "https://x/rest/crm.deal.get?auth=***#f"},
       {"no secrets here: token_count is a word", "no secrets here: token_count is a word"},
+      // Found by redact_fuzz: JSON inside a JSON string, and broken JSON whose quotes pair up differently.
+      {R"({"PLACEMENT_OPTIONS":"{\"access_token\":\"SECRETtoken12345\",\"x\":1}"})",
+       R"({"PLACEMENT_OPTIONS":"{\"access_token\":\"***\",\"x\":1}"})"},
+      {R"(<html>"access_token":"access_token":"SECRET12345)", R"(<html>"access_token":"***":"***)"},
+      {R"("password":"\"access_token":"SECRET12345")", R"("password":"***":"***")"},
   };
   for (const Case& c : cases) EXPECT_EQ(RedactBody(c.in, 10000), c.out) << c.in;
 }
