@@ -17,6 +17,19 @@ function(b24_library)
   target_include_directories(b24_${A_NAME} PUBLIC ${PROJECT_SOURCE_DIR})
   target_link_libraries(b24_${A_NAME} PUBLIC ${A_PUBLIC_DEPS} PRIVATE ${A_PRIVATE_DEPS})
   b24_warnings(b24_${A_NAME})
+  # Recorded for the layering check (tests/check_layering.py): a source may
+  # include only headers of its own library and of the libraries it links.
+  file(RELATIVE_PATH dir ${PROJECT_SOURCE_DIR} ${CMAKE_CURRENT_SOURCE_DIR})
+  string(REPLACE ";" " " deps "${A_PUBLIC_DEPS};${A_PRIVATE_DEPS}")
+  string(REPLACE ";" " " sources "${A_SOURCES}")
+  set_property(GLOBAL APPEND PROPERTY B24_LAYERING "b24::${A_NAME}|${dir}|${deps}|${sources}")
+endfunction()
+
+# Writes what b24_library recorded to build/layering.txt, one library a line.
+function(b24_write_layering)
+  get_property(entries GLOBAL PROPERTY B24_LAYERING)
+  string(REPLACE ";" "\n" text "${entries}")
+  file(WRITE ${CMAKE_BINARY_DIR}/layering.txt "${text}\n")
 endfunction()
 
 # b24_test(NAME <name> LABEL unit|integration|e2e SOURCES ... DEPS ... [TIMEOUT s])

@@ -16,7 +16,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "service/auth/install.h"
+#include "service/app/install.h"
 #include "service/auth/oauth.h"
 #include "service/auth/portal_directory.h"
 #include "service/common/clock.h"
@@ -115,7 +115,7 @@ int Run(const b24::Config& config, const std::map<std::string, std::string>& env
   b24::auth::OAuthOptions oo = config.oauth;
   oo.owner = LeaseOwner();
   b24::auth::OAuthManager oauth(**store, *transport, policy, clock, log, oo);
-  b24::auth::Installer installer(oauth, rest, clock);
+  b24::app::Installer installer(oauth, rest, clock);
   rest.SetRenameHook([&](const b24::rest::Portal& portal, const std::string& new_base_url) {
     if (!portal.tokens) return;  // webhooks: the caller's URL is the caller's business
     auto url = b24::http::ParseUrl(new_base_url);

@@ -279,6 +279,18 @@ void OAuthManager::Forget(const std::string& member_id) {
   portals_.erase(member_id);
 }
 
+void OAuthManager::ListPortals(std::function<void(absl::StatusOr<std::vector<storage::PortalRecord>>)> done) {
+  worker_.Post([this, done = std::move(done)] { done(store_.List()); });
+}
+
+void OAuthManager::RemovePortal(const std::string& member_id, std::function<void(absl::StatusOr<bool>)> done) {
+  worker_.Post([this, member_id, done = std::move(done)] {
+    absl::StatusOr<bool> removed = store_.Remove(member_id);
+    if (removed.ok()) Forget(member_id);
+    done(removed);
+  });
+}
+
 int64_t OAuthManager::refresh_requests() const {
   std::lock_guard<std::mutex> lock(mu_);
   return refresh_requests_;

@@ -71,6 +71,13 @@ class OAuthManager final : public OAuthPortals {
   // Drops the cached provider (after an install replaced the row).
   void Forget(const std::string& member_id);
 
+  // Every stored portal, read on the worker (never on the caller's thread);
+  // `done` runs on the worker.
+  void ListPortals(std::function<void(absl::StatusOr<std::vector<storage::PortalRecord>>)> done);
+  // Removes a stored portal and forgets its tokens, on the worker; `done`
+  // gets false when no such portal was stored.
+  void RemovePortal(const std::string& member_id, std::function<void(absl::StatusOr<bool>)> done);
+
   // Counters for tests and metrics.
   int64_t refresh_requests() const;
 

@@ -122,12 +122,13 @@ std::string Redact(absl::string_view s) {
         // JSON: "name" : "value" — the value runs to its closing quote, or to
         // the end. Also JSON inside a JSON string, where the quotes are \"
         // (placement options, app options): then the value runs to the next \".
+        // The quote after the key decides the kind (a stray backslash before
+        // it must not hide a secret).
         size_t key_quote = QuoteAt(s, j);
         bool quoted_before = i > 0 && s[i - 1] == '"';
-        bool escaped = quoted_before && i > 1 && s[i - 2] == '\\';
-        if (quoted_before && key_quote == (escaped ? 2u : 1u)) {
+        if (quoted_before && key_quote > 0) {
           size_t k = j + key_quote;
-          size_t m = RedactJsonValues(s, k, escaped, &out, i);
+          size_t m = RedactJsonValues(s, k, /*escaped=*/key_quote == 2, &out, i);
           if (m != std::string::npos) {
             i = m;
             continue;

@@ -35,7 +35,7 @@ constexpr size_t kEnvelopeOverhead = 256;
 
 Bitrix24ServiceImpl::Bitrix24ServiceImpl(rest::RestClient& rest, const rest::ExportCursor& cursors,
                                          auth::PortalDirectory& portals, auth::OAuthManager* oauth,
-                                         auth::Installer* installer, Clock& clock, Logger& log, ServiceOptions options)
+                                         app::Installer* installer, Clock& clock, Logger& log, ServiceOptions options)
     : rest_(rest), cursors_(cursors), batch_(rest), portals_(portals), oauth_(oauth), installer_(installer),
       clock_(clock), log_(log), options_(options) {}
 
@@ -375,14 +375,14 @@ absl::Status NoStore() {
 void Bitrix24ServiceImpl::DoInstall(grpc::CallbackServerContext* ctx, const v1::InstallRequest& request,
                                     v1::InstallResponse* response, Done done) {
   if (!installer_) return done(NoStore());
-  auth::InstallInput in;
+  app::InstallInput in;
   switch (request.payload_case()) {
     case v1::InstallRequest::kUi:
-      in.kind = auth::InstallInput::Kind::kUi;
+      in.kind = app::InstallInput::Kind::kUi;
       in.fields.insert(request.ui().fields().begin(), request.ui().fields().end());
       break;
     case v1::InstallRequest::kOnappinstall:
-      in.kind = auth::InstallInput::Kind::kOnAppInstall;
+      in.kind = app::InstallInput::Kind::kOnAppInstall;
       in.fields.insert(request.onappinstall().fields().begin(), request.onappinstall().fields().end());
       break;
     default:
@@ -391,7 +391,7 @@ void Bitrix24ServiceImpl::DoInstall(grpc::CallbackServerContext* ctx, const v1::
   }
   in.client_id = request.app().client_id();
   in.client_secret = request.app().client_secret();
-  installer_->Install(in, Deadline(ctx), [response, done = std::move(done)](absl::StatusOr<auth::InstallOutput> out) {
+  installer_->Install(in, Deadline(ctx), [response, done = std::move(done)](absl::StatusOr<app::InstallOutput> out) {
     if (!out.ok()) return done(out.status());
     response->set_member_id(out->member_id);
     response->set_domain(out->domain);
@@ -402,8 +402,23 @@ void Bitrix24ServiceImpl::DoInstall(grpc::CallbackServerContext* ctx, const v1::
 
 void Bitrix24ServiceImpl::DoListPortals(grpc::CallbackServerContext*, const v1::ListPortalsRequest&,
                                         v1::ListPortalsResponse* response, Done done) {
-  if (oauth_) {
-    auto rows = oauth_->store().List();
+  // Named webhooks come from the configuration; installed portals from the
+  // store, read on the OAuth manager's worker (never on this gRPC thread).
+  auto add_webhooks = [this, response] {
+    for (const auto& [name, url] : portals_.named_webhooks()) {
+      auto p = portals_.ByName(name);
+      auto* info = response->add_portals();
+      info->set_id(SanitizeUtf8(name));
+      info->set_kind(v1::PortalInfo::KIND_WEBHOOK);
+      if (p.ok()) info->set_domain(p->host);
+    }
+  };
+  if (!oauth_) {
+    add_webhooks();
+    return done(absl::OkStatus());
+  }
+  oauth_->ListPortals([response, add_webhooks, done = std::move(done)](
+                          absl::StatusOr<std::vector<storage::PortalRecord>> rows) {
     if (!rows.ok()) return done(rows.status());
     for (const storage::PortalRecord& r : *rows) {
       auto* info = response->add_portals();
@@ -413,15 +428,9 @@ void Bitrix24ServiceImpl::DoListPortals(grpc::CallbackServerContext*, const v1::
       info->set_access_expires_at(r.expires_at);
       info->set_needs_reinstall(r.needs_reinstall);
     }
-  }
-  for (const auto& [name, url] : portals_.named_webhooks()) {
-    auto p = portals_.ByName(name);
-    auto* info = response->add_portals();
-    info->set_id(SanitizeUtf8(name));
-    info->set_kind(v1::PortalInfo::KIND_WEBHOOK);
-    if (p.ok()) info->set_domain(p->host);
-  }
-  done(absl::OkStatus());
+    add_webhooks();
+    done(absl::OkStatus());
+  });
 }
 
 void Bitrix24ServiceImpl::DoRemovePortal(grpc::CallbackServerContext*, const v1::RemovePortalRequest& request,
@@ -430,11 +439,11 @@ void Bitrix24ServiceImpl::DoRemovePortal(grpc::CallbackServerContext*, const v1:
   if (request.member_id().empty()) {
     return done(GatewayError(absl::StatusCode::kInvalidArgument, "MISSING_PORTAL", "member_id is required"));
   }
-  absl::StatusOr<bool> removed = oauth_->store().Remove(request.member_id());
-  if (!removed.ok()) return done(removed.status());
-  oauth_->Forget(request.member_id());
-  response->set_removed(*removed);
-  done(absl::OkStatus());
+  oauth_->RemovePortal(request.member_id(), [response, done = std::move(done)](absl::StatusOr<bool> removed) {
+    if (!removed.ok()) return done(removed.status());
+    response->set_removed(*removed);
+    done(absl::OkStatus());
+  });
 }
 
 }  // namespace b24::grpcapi

@@ -15,7 +15,7 @@
 
 #include "bitrix24/v1/bitrix24.grpc.pb.h"
 #include "service/grpc/service_options.h"
-#include "service/auth/install.h"
+#include "service/app/install.h"
 #include "service/auth/oauth.h"
 #include "service/auth/portal_directory.h"
 #include "service/common/clock.h"
@@ -43,7 +43,7 @@ class Bitrix24ServiceImpl final : public internal::RawService {
   // `oauth` and `installer` may be null (no token store): OAuth RPCs then fail
   // with FAILED_PRECONDITION. `cursors` signs GetAll cursors.
   Bitrix24ServiceImpl(rest::RestClient& rest, const rest::ExportCursor& cursors, auth::PortalDirectory& portals,
-                      auth::OAuthManager* oauth, auth::Installer* installer, Clock& clock, Logger& log,
+                      auth::OAuthManager* oauth, app::Installer* installer, Clock& clock, Logger& log,
                       ServiceOptions options = {});
 
   grpc::ServerUnaryReactor* Call(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* request,
@@ -84,7 +84,7 @@ class Bitrix24ServiceImpl final : public internal::RawService {
   rest::BatchRunner batch_;
   auth::PortalDirectory& portals_;
   auth::OAuthManager* oauth_;
-  auth::Installer* installer_;
+  app::Installer* installer_;
   Clock& clock_;
   Logger& log_;
   ServiceOptions options_;

@@ -68,8 +68,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::string payload(raw);
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
-    HMAC(EVP_sha256(), kKey.data(), static_cast<int>(kKey.size()), reinterpret_cast<const unsigned char*>(payload.data()),
-         payload.size(), mac, &len);
+    HMAC(EVP_sha256(), kKey.data(), static_cast<int>(kKey.size()),
+         reinterpret_cast<const unsigned char*>(payload.data()), payload.size(), mac, &len);
     std::string signed_cursor = absl::StrCat("c2.", absl::WebSafeBase64Escape(payload), ".",
                                              absl::WebSafeBase64Escape(std::string(reinterpret_cast<char*>(mac), len)));
     absl::StatusOr<ExportPosition> p = cursor.Decode(signed_cursor, fixed);

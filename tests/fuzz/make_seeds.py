@@ -35,8 +35,9 @@ def main(out):
     deep_objects = b'{"a":' * DEPTH + b"1" + b"}" * DEPTH
     many_keys = ("{" + ",".join('"%s":%d' % (key(i), i % 10) for i in range(KEYS)) + "}").encode()
     html_token = b'<html>"access_token":"' + b"A" * 200_000
-    bad_utf8 = (b'{"result":[' + b",".join(b'{"ID":%d,"TITLE":"deal \xff\xfe \xc3 \xed\xa0\x80 \xf4\x90\x80\x80 \xe2\x82"}' % i
-                                           for i in range(2000)) + b'],"total":2000}')
+    bad_title = b"deal \xff\xfe \xc3 \xed\xa0\x80 \xf4\x90\x80\x80 \xe2\x82"  # each an ill-formed sequence
+    bad_titles = (b'{"ID":%d,"TITLE":"%s"}' % (i, bad_title) for i in range(2000))
+    bad_utf8 = b'{"result":[' + b",".join(bad_titles) + b'],"total":2000}'
     seeds = {
         "json": {
             "deep_arrays": deep_arrays,
@@ -53,13 +54,14 @@ def main(out):
             "many_keys_error": status(400) + many_keys[:-1] + b',"error":"ERROR_ARGUMENT"}',
             "html_token": status(502) + html_token,
             "bad_utf8": status(200) + bad_utf8,
-            "bad_utf8_error": status(400) + b'{"error":"\xff' + b"\xc3" * 300 + b'","error_description":"' + b"\xe2\x82" * 3000 + b'"}',
+            "bad_utf8_error": (status(400) + b'{"error":"\xff' + b"\xc3" * 300 + b'","error_description":"'
+                               + b"\xe2\x82" * 3000 + b'"}'),
         },
         "batch": {
             "deep_arrays": deep_arrays,
             "deep_result": b'{"result":{"result":{"a":' + deep_arrays + b"}}}",
-            "many_keys": b'{"result":{"result":' + many_keys + (b',"result_error":[],"result_time":{"000":{"operating":1.5,"processing":0.2,'
-                                                             b'"operating_reset_at":1700000000}}}}'),
+            "many_keys": (b'{"result":{"result":' + many_keys + b',"result_error":[],"result_time":'
+                          b'{"000":{"operating":1.5,"processing":0.2,"operating_reset_at":1700000000}}}}'),
             "many_errors": b'{"result":{"result":[],"result_error":' + many_keys + b"}}",
             "bad_utf8": b'{"result":{"result":{"a":' + bad_utf8 + b'},"result_error":{"b":{"error":"\xff\xfe"}}}}',
         },

@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include "service/auth/install.h"
+#include "service/app/install.h"
 #include "service/common/status.h"
 #include "storage/soci_token_store.h"
 #include "tests/testing/stack.h"
@@ -47,8 +47,8 @@ class OAuthTest : public ::testing::Test {
   void Install() {
     auto inst = stack_.emulator().Install(portal_.id, kClientId);
     ASSERT_TRUE(inst.ok()) << inst.status();
-    InstallInput in;
-    in.kind = InstallInput::Kind::kOnAppInstall;
+    app::InstallInput in;
+    in.kind = app::InstallInput::Kind::kOnAppInstall;
     in.client_id = kClientId;
     in.client_secret = kClientSecret;
     in.fields = {{"event", "ONAPPINSTALL"},
@@ -61,10 +61,10 @@ class OAuthTest : public ::testing::Test {
                  {"auth[client_endpoint]", inst->client_endpoint},
                  {"auth[server_endpoint]", inst->server_endpoint},
                  {"auth[application_token]", inst->application_token}};
-    Installer installer(*oauth_, stack_.rest(), stack_.clock());
-    std::optional<absl::StatusOr<InstallOutput>> out;
+    app::Installer installer(*oauth_, stack_.rest(), stack_.clock());
+    std::optional<absl::StatusOr<app::InstallOutput>> out;
     std::mutex mu;
-    installer.Install(in, absl::InfiniteFuture(), [&](absl::StatusOr<InstallOutput> o) {
+    installer.Install(in, absl::InfiniteFuture(), [&](absl::StatusOr<app::InstallOutput> o) {
       std::lock_guard<std::mutex> lock(mu);
       out = std::move(o);
     });

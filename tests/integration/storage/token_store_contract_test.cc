@@ -1,12 +1,15 @@
 // The TokenStore contract, run against every backend the SOCI store serves:
 // SQLite (a temporary file), PostgreSQL (B24_TEST_POSTGRES), MariaDB
-// (B24_TEST_MYSQL) and ODBC through psqlODBC (B24_TEST_ODBC). A backend whose
-// variable is unset is skipped; tests/databases.sh sets them all.
+// (B24_TEST_MYSQL) and ODBC through psqlODBC (B24_TEST_ODBC), and against the
+// in-memory FakeTokenStore (tests/testing), which needs no database. A SQL
+// backend whose variable is unset is skipped; tests/databases.sh sets them all.
 //
 // Like SOCI's own tests (tests/common), the suite is written once and a small
-// per-backend context supplies what differs. Each test uses its own tables
-// (named after the process and a counter) and drops them, so several test
-// binaries can share the databases.
+// per-backend context supplies what differs. Tests of the TokenStore contract
+// run on every backend; tests of what only SQL has (tables, the schema
+// command, encryption at rest, connections) skip the fake. Each test uses its
+// own tables (named after the process and a counter) and drops them, so
+// several test binaries can share the databases.
 #include <unistd.h>
 
 #include <atomic>
@@ -27,6 +30,7 @@
 #include "storage/schema.h"
 #include "storage/soci_support.h"
 #include "storage/soci_token_store.h"
+#include "tests/testing/fake_token_store.h"
 
 namespace b24::storage {
 namespace {
@@ -38,11 +42,15 @@ using ::testing::SizeIs;
 using ::testing::StartsWith;
 
 constexpr char kPassword[] = "hunter2-secret";
+constexpr char kSqlOnly[] = "SQL backends only";
 
 // What differs between backends.
 class BackendContext {
  public:
   virtual ~BackendContext() = default;
+  // False for the in-memory fake: no database to open, no table to look into,
+  // no schema command.
+  virtual bool sql() const { return true; }
   // The environment variable naming the database ("" = always available).
   virtual std::string env_var() const = 0;
   virtual std::string connection() const {
@@ -114,7 +122,16 @@ class OdbcMysqlContext : public BackendContext {
   }
 };
 
+// The in-memory FakeTokenStore: always available.
+class FakeContext : public BackendContext {
+ public:
+  bool sql() const override { return false; }
+  std::string env_var() const override { return ""; }
+  std::string unreachable() const override { return ""; }
+};
+
 std::unique_ptr<BackendContext> MakeContext(const std::string& name) {
+  if (name == "fake") return std::make_unique<FakeContext>();
   if (name == "odbc_mysql") return std::make_unique<OdbcMysqlContext>();
   if (name == "sqlite") return std::make_unique<SqliteContext>();
   if (name == "postgresql") return std::make_unique<PostgresContext>();
@@ -166,6 +183,7 @@ class TokenStoreContractTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     ctx_ = MakeContext(GetParam());
+    if (!ctx_->sql()) return;
     if (ctx_->connection().empty()) {
       GTEST_SKIP() << GetParam() << " not tested: set " << ctx_->env_var()
                    << " (`source tests/databases.sh; start_databases` exports it)";
@@ -179,6 +197,7 @@ class TokenStoreContractTest : public ::testing::TestWithParam<std::string> {
 
   void TearDown() override {
     stores_.clear();
+    fake_.reset();
     if (!opened_) return;
     for (const std::string& t : tables_) {
       try {
@@ -197,9 +216,9 @@ class TokenStoreContractTest : public ::testing::TestWithParam<std::string> {
     return name;
   }
 
-  Config ConfigFor(const StoreColumns& columns) {
-    Config c;
-    c.store = ctx_->connection();
+  StoreOptions ConfigFor(const StoreColumns& columns) {
+    StoreOptions c;
+    c.connection = ctx_->connection();
     c.columns = columns;
     return c;
   }
@@ -244,6 +263,26 @@ class TokenStoreContractTest : public ::testing::TestWithParam<std::string> {
     return Open(Options(Columns(table_), pool_size));
   }
 
+  // The backend's store with every optional feature: InitAndOpen() for SQL,
+  // a FakeTokenStore otherwise (one per test). Null (and a failure) on error.
+  TokenStore* NewStore(int pool_size = 4) {
+    if (!ctx_->sql()) {
+      fake_ = std::make_unique<b24::testing::FakeTokenStore>();
+      return fake_.get();
+    }
+    SociTokenStore* store = InitAndOpen(pool_size);
+    if (store != nullptr) {
+      EXPECT_THAT(store->missing_columns(), IsEmpty());
+    }
+    return store;
+  }
+
+  // The owner of the refresh lease of `member_id` in NewStore()'s store.
+  std::string LeaseOwner(const std::string& member_id) {
+    if (!ctx_->sql()) return fake_->LeaseOwner(member_id);
+    return RawValue(table_, "b24_refresh_lease_owner", "member_id", member_id);
+  }
+
   // One column of one row as stored; `ind` tells NULL from "".
   std::string RawValue(const std::string& table, const std::string& column, const std::string& member_column,
                        const std::string& member_id, soci::indicator* ind = nullptr) {
@@ -262,12 +301,12 @@ class TokenStoreContractTest : public ::testing::TestWithParam<std::string> {
   std::string table_;
   std::vector<std::string> tables_;
   std::vector<std::unique_ptr<SociTokenStore>> stores_;
+  std::unique_ptr<b24::testing::FakeTokenStore> fake_;
 };
 
 TEST_P(TokenStoreContractTest, GetUpsertListRemove) {
-  SociTokenStore* store = InitAndOpen();
+  TokenStore* store = NewStore();  // on SQL also checks that no column is missing
   ASSERT_NE(store, nullptr);
-  EXPECT_THAT(store->missing_columns(), IsEmpty());
   EXPECT_EQ(store->Get("nobody").status().code(), absl::StatusCode::kNotFound);
 
   PortalRecord a = Portal("a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5");
@@ -304,23 +343,25 @@ TEST_P(TokenStoreContractTest, GetUpsertListRemove) {
 }
 
 TEST_P(TokenStoreContractTest, EmptyValuesAreEmptyStringsNotNull) {
-  SociTokenStore* store = InitAndOpen();
+  TokenStore* store = NewStore();
   ASSERT_NE(store, nullptr);
   PortalRecord r = Portal("m-empty");
   r.application_token = "";
   r.client_secret = "";
   r.server_endpoint = "";
   ASSERT_TRUE(store->Upsert(r).ok());
-  soci::indicator ind;
-  EXPECT_EQ(RawValue(table_, "application_token", "member_id", r.member_id, &ind), "");
-  EXPECT_EQ(ind, soci::i_ok);
-  EXPECT_EQ(RawValue(table_, "b24_server_endpoint", "member_id", r.member_id, &ind), "");
-  EXPECT_EQ(ind, soci::i_ok);
+  if (ctx_->sql()) {  // NULL is a SQL value; the fake has only strings
+    soci::indicator ind;
+    EXPECT_EQ(RawValue(table_, "application_token", "member_id", r.member_id, &ind), "");
+    EXPECT_EQ(ind, soci::i_ok);
+    EXPECT_EQ(RawValue(table_, "b24_server_endpoint", "member_id", r.member_id, &ind), "");
+    EXPECT_EQ(ind, soci::i_ok);
+  }
   ExpectSamePortal(*store->Get(r.member_id), r);
 }
 
 TEST_P(TokenStoreContractTest, ValuesAreBoundNotSpliced) {
-  SociTokenStore* store = InitAndOpen();
+  TokenStore* store = NewStore();
   ASSERT_NE(store, nullptr);
   PortalRecord r = Portal("x'); DROP TABLE t; --");
   r.access_token = "a'b\"c`d]e\\f:p1 ?";
@@ -329,7 +370,7 @@ TEST_P(TokenStoreContractTest, ValuesAreBoundNotSpliced) {
 }
 
 TEST_P(TokenStoreContractTest, SwapTokensIsCompareAndSwap) {
-  SociTokenStore* store = InitAndOpen();
+  TokenStore* store = NewStore();
   ASSERT_NE(store, nullptr);
   PortalRecord r = Portal("m-swap");
   ASSERT_TRUE(store->Upsert(r).ok());
@@ -356,14 +397,14 @@ TEST_P(TokenStoreContractTest, SwapTokensIsCompareAndSwap) {
   EXPECT_EQ(now.domain, r.domain);  // "" = keep
   EXPECT_EQ(now.client_endpoint, r.client_endpoint);
   EXPECT_FALSE(now.needs_reinstall);
-  EXPECT_EQ(RawValue(table_, "b24_refresh_lease_owner", "member_id", r.member_id), "");
+  EXPECT_EQ(LeaseOwner(r.member_id), "");
   // The old refresh token is spent: a second writer from it loses.
   EXPECT_FALSE(*store->SwapTokens(r.member_id, cas, Update("3")));
   EXPECT_EQ(store->SwapTokens("nobody", cas, Update("3")).status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_P(TokenStoreContractTest, TryLease) {
-  SociTokenStore* store = InitAndOpen();
+  TokenStore* store = NewStore();
   ASSERT_NE(store, nullptr);
   PortalRecord r = Portal("m-lease");
   ASSERT_TRUE(store->Upsert(r).ok());
@@ -386,7 +427,7 @@ TEST_P(TokenStoreContractTest, TryLease) {
 }
 
 TEST_P(TokenStoreContractTest, MarkNeedsReinstallAndUpdateDomain) {
-  SociTokenStore* store = InitAndOpen();
+  TokenStore* store = NewStore();
   ASSERT_NE(store, nullptr);
   PortalRecord r = Portal("m-mark");
   ASSERT_TRUE(store->Upsert(r).ok());
@@ -411,7 +452,7 @@ TEST_P(TokenStoreContractTest, MarkNeedsReinstallAndUpdateDomain) {
 }
 
 TEST_P(TokenStoreContractTest, ConcurrentSwapTokensHasExactlyOneWinner) {
-  SociTokenStore* store = InitAndOpen(/*pool_size=*/8);
+  TokenStore* store = NewStore(/*pool_size=*/8);
   ASSERT_NE(store, nullptr);
   PortalRecord r = Portal("m-race");
   ASSERT_TRUE(store->Upsert(r).ok());
@@ -440,7 +481,7 @@ TEST_P(TokenStoreContractTest, ConcurrentSwapTokensHasExactlyOneWinner) {
 }
 
 TEST_P(TokenStoreContractTest, ConcurrentTryLeaseHasExactlyOneWinner) {
-  SociTokenStore* store = InitAndOpen(/*pool_size=*/8);
+  TokenStore* store = NewStore(/*pool_size=*/8);
   ASSERT_NE(store, nullptr);
   PortalRecord r = Portal("m-lease-race");
   ASSERT_TRUE(store->Upsert(r).ok());
@@ -462,13 +503,13 @@ TEST_P(TokenStoreContractTest, ConcurrentTryLeaseHasExactlyOneWinner) {
   }
   for (std::thread& t : threads) t.join();
   ASSERT_EQ(winners, 1);
-  EXPECT_EQ(RawValue(table_, "b24_refresh_lease_owner", "member_id", r.member_id),
-            absl::StrCat("proc-", winner.load()));
+  EXPECT_EQ(LeaseOwner(r.member_id), absl::StrCat("proc-", winner.load()));
 }
 
 // A table of the PHP package simple-api-bitrix24, created by hand under the
 // user's own names, works unchanged; `schema migrate` then adds the extras.
 TEST_P(TokenStoreContractTest, SeedTableWorksUnchangedThenMigrates) {
+  if (!ctx_->sql()) GTEST_SKIP() << kSqlOnly;
   std::string table = NewTable("bx_auth");
   std::string id;
   switch (dialect_) {
@@ -571,6 +612,7 @@ TEST_P(TokenStoreContractTest, SeedTableWorksUnchangedThenMigrates) {
 }
 
 TEST_P(TokenStoreContractTest, SchemaInitIsIdempotent) {
+  if (!ctx_->sql()) GTEST_SKIP() << kSqlOnly;
   StoreColumns cols = Columns(table_);
   CommandResult dry = Schema({"init", "--dry-run"}, cols);
   EXPECT_EQ(dry.code, 0) << dry.err;
@@ -586,6 +628,7 @@ TEST_P(TokenStoreContractTest, SchemaInitIsIdempotent) {
 }
 
 TEST_P(TokenStoreContractTest, ReservedWordsAsColumnNames) {
+  if (!ctx_->sql()) GTEST_SKIP() << kSqlOnly;
   StoreColumns cols = Columns(table_);
   cols.member_id = "select";
   cols.access_token = "from";
@@ -604,6 +647,7 @@ TEST_P(TokenStoreContractTest, ReservedWordsAsColumnNames) {
 }
 
 TEST_P(TokenStoreContractTest, IdentifiersAreValidated) {
+  if (!ctx_->sql()) GTEST_SKIP() << kSqlOnly;
   StoreColumns cols = Columns(table_ + "; DROP TABLE users");
   absl::StatusOr<std::unique_ptr<SociTokenStore>> s = SociTokenStore::Open(Options(cols));
   EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
@@ -615,6 +659,7 @@ TEST_P(TokenStoreContractTest, IdentifiersAreValidated) {
 }
 
 TEST_P(TokenStoreContractTest, EncryptionAtRestAndKeyRotation) {
+  if (!ctx_->sql()) GTEST_SKIP() << kSqlOnly;
   ASSERT_NE(InitAndOpen(), nullptr);
   std::string key1 = std::string(64, 'a');                      // hex
   std::string key2 = absl::Base64Escape(std::string(32, 'b'));  // base64
@@ -693,6 +738,7 @@ TEST_P(TokenStoreContractTest, EncryptionAtRestAndKeyRotation) {
 }
 
 TEST_P(TokenStoreContractTest, OpenErrors) {
+  if (!ctx_->sql()) GTEST_SKIP() << kSqlOnly;
   absl::StatusOr<std::unique_ptr<SociTokenStore>> s = SociTokenStore::Open(Options(Columns(table_)));
   EXPECT_EQ(s.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(s.status().message(), HasSubstr("bitrix24-service schema init"));
@@ -711,6 +757,7 @@ TEST_P(TokenStoreContractTest, OpenErrors) {
 }
 
 TEST_P(TokenStoreContractTest, UnreachableDatabaseIsUnavailable) {
+  if (!ctx_->sql()) GTEST_SKIP() << kSqlOnly;
   StoreOptions o = Options(Columns(table_));
   o.connection = ctx_->unreachable();
   absl::StatusOr<std::unique_ptr<SociTokenStore>> s = SociTokenStore::Open(o);
@@ -719,8 +766,8 @@ TEST_P(TokenStoreContractTest, UnreachableDatabaseIsUnavailable) {
   EXPECT_THAT(s.status().message(), Not(HasSubstr(kPassword)));
 
   std::ostringstream out, err;
-  Config config = ConfigFor(Columns(table_));
-  config.store = ctx_->unreachable();
+  StoreOptions config = ConfigFor(Columns(table_));
+  config.connection = ctx_->unreachable();
   EXPECT_EQ(RunSchemaCommand({"show"}, config, out, err), 1);
   EXPECT_THAT(err.str(), HasSubstr("cannot connect"));
   EXPECT_THAT(err.str(), Not(HasSubstr(kPassword)));
@@ -728,6 +775,7 @@ TEST_P(TokenStoreContractTest, UnreachableDatabaseIsUnavailable) {
 
 // Connections the server dropped (restart, idle timeout) are reopened.
 TEST_P(TokenStoreContractTest, RecoversFromDroppedConnections) {
+  if (!ctx_->sql()) GTEST_SKIP() << kSqlOnly;
   if (dialect_ != Dialect::kPostgresql) GTEST_SKIP() << "needs pg_terminate_backend";
   std::string app = absl::StrCat("b24t_", getpid(), "_", absl::ToUnixMicros(absl::Now()));
   ASSERT_EQ(Schema({"init"}, Columns(table_)).code, 0);
@@ -750,7 +798,7 @@ TEST_P(TokenStoreContractTest, RecoversFromDroppedConnections) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, TokenStoreContractTest,
-                         ::testing::Values("sqlite", "postgresql", "mysql", "odbc", "odbc_mysql"),
+                         ::testing::Values("sqlite", "postgresql", "mysql", "odbc", "odbc_mysql", "fake"),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 }  // namespace

@@ -1,6 +1,6 @@
 // Internal to the emulator: the data of one portal and the REST method handlers
-// that read and change it (everything except batch, which lives in the
-// emulator because it re-enters the limits). Handlers see parameters after
+// that read and change it (everything except batch, which lives in
+// routing.cc because it re-enters the limits). Handlers see parameters after
 // parameter merge and authentication; they know nothing of HTTP, limits or
 // costs, but report how many rows they returned and counted so the emulator can
 // price the call (CostModel).

@@ -1,8 +1,8 @@
-#include "service/auth/install.h"
+#include "service/app/install.h"
 
 #include <gtest/gtest.h>
 
-namespace b24::auth {
+namespace b24::app {
 namespace {
 
 const absl::Time kNow = absl::FromUnixSeconds(1'700'000'000);
@@ -62,4 +62,4 @@ TEST(ParseInstallTest, NamesWhatIsMissing) {
 }
 
 }  // namespace
-}  // namespace b24::auth
+}  // namespace b24::app

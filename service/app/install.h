@@ -18,7 +18,9 @@
 #include "service/auth/oauth.h"
 #include "service/rest/client.h"
 
-namespace b24::auth {
+// Installing is a use case above auth: it verifies the payload with the rest
+// client and stores the portal through the OAuth manager's worker.
+namespace b24::app {
 
 struct InstallInput {
   enum class Kind { kUi, kOnAppInstall } kind = Kind::kUi;
@@ -35,13 +37,13 @@ absl::StatusOr<storage::PortalRecord> ParseInstall(const InstallInput& input, ab
 
 class Installer {
  public:
-  Installer(OAuthManager& oauth, rest::RestClient& rest, Clock& clock) : oauth_(oauth), rest_(rest), clock_(clock) {}
+  Installer(auth::OAuthManager& oauth, rest::RestClient& rest, Clock& clock) : oauth_(oauth), rest_(rest), clock_(clock) {}
   void Install(const InstallInput& input, absl::Time deadline, std::function<void(absl::StatusOr<InstallOutput>)> done);
 
  private:
-  OAuthManager& oauth_;
+  auth::OAuthManager& oauth_;
   rest::RestClient& rest_;
   Clock& clock_;
 };
 
-}  // namespace b24::auth
+}  // namespace b24::app

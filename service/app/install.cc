@@ -1,11 +1,11 @@
-#include "service/auth/install.h"
+#include "service/app/install.h"
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "service/common/status.h"
 
-namespace b24::auth {
+namespace b24::app {
 namespace {
 
 constexpr char kFinishHtml[] =
@@ -124,4 +124,4 @@ void Installer::Install(const InstallInput& input, absl::Time deadline,
              });
 }
 
-}  // namespace b24::auth
+}  // namespace b24::app
