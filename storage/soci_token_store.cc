@@ -1,3 +1,5 @@
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "storage/soci_token_store.h"
 
 #include "absl/strings/numbers.h"
@@ -192,7 +194,7 @@ absl::StatusOr<PortalRecord> SociTokenStore::Decode(const Row& row) {
   if (layout_.has(internal::kNeedsReinstall)) {
     r.needs_reinstall = absl::SimpleAtoi(Cell(row, internal::kNeedsReinstall), &n) && n != 0;
   } else {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     auto it = reinstall_marks_.find(r.member_id);
     r.needs_reinstall = it != reinstall_marks_.end() && it->second == r.cas_token;
   }
@@ -277,7 +279,7 @@ absl::Status SociTokenStore::Upsert(const PortalRecord& r) {
                                         internal::UpsertPortal(layout_, values),
                                         {r.access_token, r.refresh_token, r.client_secret, r.application_token});
   if (!n.ok()) return n.status();
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (r.needs_reinstall && !layout_.has(internal::kNeedsReinstall)) {
     reinstall_marks_[r.member_id] = *refresh;
   } else {
@@ -290,7 +292,7 @@ absl::StatusOr<bool> SociTokenStore::Remove(const std::string& member_id) {
   absl::StatusOr<long long> n =
       Execute(absl::StrCat("removing portal ", member_id), false, internal::DeletePortal(layout_, member_id), {});
   if (!n.ok()) return n.status();
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   reinstall_marks_.erase(member_id);
   return *n > 0;
 }
@@ -351,7 +353,7 @@ absl::StatusOr<bool> SociTokenStore::SwapTokens(const std::string& member_id, co
                                         {u.access_token, u.refresh_token, cas_token});
   if (!n.ok()) return n.status();
   if (*n > 0) {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     reinstall_marks_.erase(member_id);
     return true;
   }
@@ -375,7 +377,7 @@ absl::Status SociTokenStore::MarkNeedsReinstall(const std::string& member_id, co
   if (!row.ok()) return row.status();
   if (!row->has_value()) return absl::NotFoundError(NotFoundMessage(member_id));
   if (!layout_.has(internal::kNeedsReinstall) && Cell(**row, internal::kRefreshToken) == cas_token) {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     reinstall_marks_[member_id] = cas_token;
   }
   return absl::OkStatus();  // or the token moved on: nothing left to mark

@@ -34,11 +34,12 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/status/statusor.h"
 #include "storage/store_options.h"
 #include "storage/crypto.h"
@@ -105,8 +106,8 @@ class SociTokenStore final : public TokenStore {
   std::vector<int> index_;               // Field → position in a Row, -1 absent
   // Without b24_needs_reinstall: member_id → the refresh token (as stored)
   // that the OAuth server rejected.
-  std::mutex mu_;
-  std::map<std::string, std::string> reinstall_marks_;
+  absl::Mutex mu_;
+  std::map<std::string, std::string> reinstall_marks_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace b24::storage

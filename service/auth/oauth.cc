@@ -1,3 +1,5 @@
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "service/auth/oauth.h"
 
 #include <nlohmann/json.hpp>
@@ -76,70 +78,71 @@ class PortalTokens final : public rest::TokenProvider, public std::enable_shared
       : m_(manager), member_id_(record.member_id), record_(std::move(record)) {}
 
   storage::PortalRecord record() {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     return record_;
   }
 
-  void Token(TokenCallback done) override {
-    std::unique_lock<std::mutex> lock(mu_);
-    if (!refreshing_ && Usable()) {
-      std::string token = record_.access_token;
-      lock.unlock();
-      done(token);
-      return;
-    }
-    JoinOrFailFast(std::move(lock), std::move(done));
-  }
+  void Token(TokenCallback done) override { Serve(nullptr, std::move(done)); }
 
-  void Refresh(const std::string& stale, TokenCallback done) override {
-    std::unique_lock<std::mutex> lock(mu_);
-    if (stale == record_.access_token) dead_token_ = stale;  // the portal said so
-    if (!refreshing_ && Usable()) {
-      std::string token = record_.access_token;  // somebody refreshed meanwhile
-      lock.unlock();
-      done(token);
-      return;
-    }
-    JoinOrFailFast(std::move(lock), std::move(done));
-  }
+  void Refresh(const std::string& stale, TokenCallback done) override { Serve(&stale, std::move(done)); }
 
  private:
-  // mu_ held. The stored token may be sent.
-  bool Usable() { return !Expiring(record_) && record_.access_token != dead_token_; }
-
-  // mu_ held. Joins the refresh in progress, fails fast with the last failure
-  // while it is fresh, or starts a refresh.
-  void JoinOrFailFast(std::unique_lock<std::mutex> lock, TokenCallback done) {
-    if (!refreshing_ && m_.clock_.Now() < failed_until_) {
-      absl::Status failure = failure_;
-      lock.unlock();
-      done(failure);
-      return;
+  // What a caller of Token()/Refresh() gets: decided under mu_, delivered
+  // without it (the callback may call back into this provider).
+  void Serve(const std::string* stale, TokenCallback done) {
+    enum { kToken, kFailure, kWait, kStartRefresh } action;
+    std::string token;
+    absl::Status failure;
+    {
+      absl::MutexLock lock(&mu_);
+      if (stale && *stale == record_.access_token) dead_token_ = *stale;  // the portal said so
+      if (!refreshing_ && Usable()) {
+        action = kToken;  // current, or somebody refreshed meanwhile
+        token = record_.access_token;
+      } else if (!refreshing_ && m_.clock_.Now() < failed_until_) {
+        action = kFailure;  // the last refresh failed moments ago: the same answer, at once
+        failure = failure_;
+      } else {
+        waiters_.push_back(std::move(done));
+        action = refreshing_ ? kWait : kStartRefresh;
+        if (action == kStartRefresh) {
+          refreshing_ = true;
+          stale_ = record_.access_token;
+          started_ = m_.clock_.Now();
+        }
+      }
     }
-    Enqueue(std::move(lock), std::move(done));
+    switch (action) {
+      case kToken:
+        done(token);
+        break;
+      case kFailure:
+        done(failure);
+        break;
+      case kWait:
+        break;
+      case kStartRefresh: {
+        auto self = shared_from_this();
+        m_.worker_.Post([self] { self->Step(); });
+        break;
+      }
+    }
+  }
+
+  // The stored token may be sent.
+  bool Usable() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return !Expiring(record_) && record_.access_token != dead_token_;
   }
 
   bool Expiring(const storage::PortalRecord& r) {
     return r.expires_at > 0 && absl::FromUnixSeconds(r.expires_at) - m_.clock_.Now() < m_.options_.refresh_ahead;
   }
 
-  // Joins the refresh in progress or starts one.
-  void Enqueue(std::unique_lock<std::mutex> lock, TokenCallback done) {
-    waiters_.push_back(std::move(done));
-    if (refreshing_) return;
-    refreshing_ = true;
-    stale_ = record_.access_token;
-    started_ = m_.clock_.Now();
-    lock.unlock();
-    auto self = shared_from_this();
-    m_.worker_.Post([self] { self->Step(); });
-  }
-
   void Complete(absl::Status status, std::optional<storage::PortalRecord> fresh = std::nullopt) {
     std::vector<TokenCallback> waiters;
     std::string token;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (fresh) record_ = std::move(*fresh);
       refreshing_ = false;
       if (status.ok()) {
@@ -159,17 +162,24 @@ class PortalTokens final : public rest::TokenProvider, public std::enable_shared
 
   // One round: re-read, adopt someone else's refresh, or claim and refresh.
   void Step() {
+    std::string stale;
+    absl::Time started;
+    {
+      absl::MutexLock lock(&mu_);
+      stale = stale_;
+      started = started_;
+    }
     absl::StatusOr<storage::PortalRecord> row = m_.store_.Get(member_id_);
     if (!row.ok()) return Complete(row.status());
     if (row->needs_reinstall) return Complete(ReinstallError(member_id_, "", "marked for reinstallation"));
-    if (row->access_token != stale_ && !Expiring(*row)) return Complete(absl::OkStatus(), *row);
+    if (row->access_token != stale && !Expiring(*row)) return Complete(absl::OkStatus(), *row);
     absl::Time now = m_.clock_.Now();
     absl::StatusOr<bool> claimed = m_.store_.TryLease(member_id_, row->cas_token, m_.options_.owner,
                                                       absl::ToUnixSeconds(now + m_.options_.lease),
                                                       absl::ToUnixSeconds(now));
     if (!claimed.ok()) return Complete(claimed.status());
     if (!*claimed) {
-      if (now - started_ > 2 * m_.options_.lease) {
+      if (now - started > 2 * m_.options_.lease) {
         return Complete(GatewayError(absl::StatusCode::kUnavailable, "REFRESH_TIMEOUT",
                                      absl::StrCat("another process holds the token refresh of ", member_id_,
                                                   " and has not finished it")));
@@ -197,7 +207,7 @@ class PortalTokens final : public rest::TokenProvider, public std::enable_shared
     request.timeout = m_.options_.request_timeout;
     request.idempotent = false;
     {
-      std::lock_guard<std::mutex> lock(m_.mu_);
+      absl::MutexLock lock(&m_.mu_);
       m_.refresh_requests_++;
     }
     m_.log_.Info(absl::StrCat("refreshing the access token of portal ", member_id_));
@@ -244,15 +254,15 @@ class PortalTokens final : public rest::TokenProvider, public std::enable_shared
 
   OAuthManager& m_;
   const std::string member_id_;
-  std::mutex mu_;
-  storage::PortalRecord record_;
-  bool refreshing_ = false;
-  std::string stale_;
-  std::string dead_token_;  // rejected by the portal as expired: never sent again
-  absl::Time failed_until_ = absl::InfinitePast();
-  absl::Status failure_;    // of the last refresh, while failed_until_ is ahead
-  absl::Time started_;
-  std::vector<TokenCallback> waiters_;
+  absl::Mutex mu_;
+  storage::PortalRecord record_ ABSL_GUARDED_BY(mu_);
+  bool refreshing_ ABSL_GUARDED_BY(mu_) = false;
+  std::string stale_ ABSL_GUARDED_BY(mu_);
+  std::string dead_token_ ABSL_GUARDED_BY(mu_);  // rejected by the portal as expired: never sent again
+  absl::Time failed_until_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  absl::Status failure_ ABSL_GUARDED_BY(mu_);    // of the last refresh, while failed_until_ is ahead
+  absl::Time started_ ABSL_GUARDED_BY(mu_);
+  std::vector<TokenCallback> waiters_ ABSL_GUARDED_BY(mu_);
 };
 
 OAuthManager::OAuthManager(storage::TokenStore& store, http::Transport& transport, const http::HostPolicy& policy,
@@ -275,7 +285,7 @@ std::string OAuthManager::TokenUrl(const std::string& server_endpoint) const {
 }
 
 void OAuthManager::Forget(const std::string& member_id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   portals_.erase(member_id);
 }
 
@@ -292,14 +302,14 @@ void OAuthManager::RemovePortal(const std::string& member_id, std::function<void
 }
 
 int64_t OAuthManager::refresh_requests() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return refresh_requests_;
 }
 
 absl::StatusOr<rest::Portal> OAuthManager::Find(const std::string& member_id) {
   std::shared_ptr<PortalTokens> tokens;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (auto it = portals_.find(member_id); it != portals_.end()) tokens = it->second;
   }
   if (!tokens) {
@@ -311,7 +321,7 @@ absl::StatusOr<rest::Portal> OAuthManager::Find(const std::string& member_id) {
       }
       return row.status();
     }
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     auto& slot = portals_[member_id];
     if (!slot) slot = std::make_shared<PortalTokens>(*this, *std::move(row));
     tokens = slot;

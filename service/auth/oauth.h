@@ -23,10 +23,11 @@
 
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "service/auth/portal_directory.h"
 #include "service/common/clock.h"
 #include "service/common/log.h"
@@ -96,9 +97,9 @@ class OAuthManager final : public OAuthPortals {
   Clock& clock_;
   Logger& log_;
   OAuthOptions options_;
-  mutable std::mutex mu_;
-  std::map<std::string, std::shared_ptr<PortalTokens>> portals_;
-  int64_t refresh_requests_ = 0;
+  mutable absl::Mutex mu_;
+  std::map<std::string, std::shared_ptr<PortalTokens>> portals_ ABSL_GUARDED_BY(mu_);
+  int64_t refresh_requests_ ABSL_GUARDED_BY(mu_) = 0;
   Worker worker_;  // last: destroyed (joined) first
 };
 

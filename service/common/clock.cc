@@ -9,41 +9,38 @@ RealClock::~RealClock() { Stop(); }
 void RealClock::Stop() {
   std::multimap<absl::Time, std::function<void()>> dropped;  // destroyed outside the lock
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     stop_ = true;
     dropped.swap(timers_);
+    cv_.SignalAll();
   }
-  cv_.notify_all();
   if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
 }
 
 void RealClock::RunAt(absl::Time when, std::function<void()> fn) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stop_) return;
-    timers_.emplace(when, std::move(fn));
-  }
-  cv_.notify_all();
+  absl::MutexLock lock(&mu_);
+  if (stop_) return;
+  timers_.emplace(when, std::move(fn));
+  cv_.SignalAll();
 }
 
 void RealClock::Loop() {
-  std::unique_lock<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   while (!stop_) {
     if (timers_.empty()) {
-      cv_.wait(lock);
+      cv_.Wait(&mu_);
       continue;
     }
     absl::Time first = timers_.begin()->first;
-    absl::Time now = absl::Now();
-    if (first > now) {
-      cv_.wait_for(lock, absl::ToChronoNanoseconds(first - now));
+    if (first > absl::Now()) {
+      cv_.WaitWithDeadline(&mu_, first);
       continue;
     }
     auto fn = std::move(timers_.begin()->second);
     timers_.erase(timers_.begin());
-    lock.unlock();
-    fn();
-    lock.lock();
+    mu_.Unlock();
+    fn();  // without the lock: a timer may schedule another
+    mu_.Lock();
   }
 }
 

@@ -1,3 +1,5 @@
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "service/common/log.h"
 
 #include <algorithm>
@@ -31,7 +33,7 @@ void Logger::Log(LogLevel level, absl::string_view message) {
   static constexpr const char* kNames[] = {"DEBUG", "INFO", "WARNING", "ERROR"};
   std::string line = absl::StrCat(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()),
                                   " ", kNames[static_cast<int>(level)], " ", message, "\n");
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   *out_ << line << std::flush;
 }
 

@@ -12,10 +12,11 @@
 // Thread-safety: Log() may be called from any thread; lines never interleave.
 #pragma once
 
-#include <mutex>
 #include <ostream>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/strings/string_view.h"
 
 namespace b24 {
@@ -40,8 +41,8 @@ class Logger {
   void Error(absl::string_view m) { Log(LogLevel::kError, m); }
 
  private:
-  std::mutex mu_;
-  std::ostream* out_;
+  absl::Mutex mu_;
+  std::ostream* const out_ ABSL_PT_GUARDED_BY(mu_);
   LogLevel level_;
 };
 

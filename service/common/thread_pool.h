@@ -8,12 +8,13 @@
 // then joins. Thread-safety: Post() from any thread, including from a task.
 #pragma once
 
-#include <condition_variable>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <thread>
 #include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 
 namespace b24 {
 
@@ -28,10 +29,10 @@ class ThreadPool {
 
   void Post(std::function<void()> task) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (!stopped_) {
         tasks_.push_back(std::move(task));
-        cv_.notify_one();
+        cv_.Signal();
         return;
       }
     }
@@ -41,45 +42,48 @@ class ThreadPool {
   // Runs what is queued, then joins the threads. Idempotent.
   void Stop() {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (stopping_) return;
       stopping_ = true;
+      cv_.SignalAll();
     }
-    cv_.notify_all();
     for (std::thread& t : threads_) t.join();
     // Tasks posted between the last thread's exit and now run here.
     for (;;) {
-      std::unique_lock<std::mutex> lock(mu_);
-      if (tasks_.empty()) {
-        stopped_ = true;
-        return;
+      std::function<void()> task;
+      {
+        absl::MutexLock lock(&mu_);
+        if (tasks_.empty()) {
+          stopped_ = true;
+          return;
+        }
+        task = std::move(tasks_.front());
+        tasks_.pop_front();
       }
-      auto task = std::move(tasks_.front());
-      tasks_.pop_front();
-      lock.unlock();
       task();
     }
   }
 
  private:
   void Loop() {
-    std::unique_lock<std::mutex> lock(mu_);
     for (;;) {
-      cv_.wait(lock, [this] { return stopping_ || !tasks_.empty(); });
-      if (tasks_.empty()) return;  // stopping, all done
-      auto task = std::move(tasks_.front());
-      tasks_.pop_front();
-      lock.unlock();
+      std::function<void()> task;
+      {
+        absl::MutexLock lock(&mu_);
+        while (!stopping_ && tasks_.empty()) cv_.Wait(&mu_);
+        if (tasks_.empty()) return;  // stopping, all done
+        task = std::move(tasks_.front());
+        tasks_.pop_front();
+      }
       task();
-      lock.lock();
     }
   }
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> tasks_;
-  bool stopping_ = false;  // threads exit once the queue is empty
-  bool stopped_ = false;   // threads joined: Post() runs inline
+  absl::Mutex mu_;
+  absl::CondVar cv_;
+  std::deque<std::function<void()>> tasks_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;  // threads exit once the queue is empty
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;   // threads joined: Post() runs inline
   std::vector<std::thread> threads_;
 };
 

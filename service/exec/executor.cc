@@ -1,3 +1,5 @@
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "service/exec/executor.h"
 
 #include <algorithm>
@@ -94,7 +96,7 @@ void Executor::Submit(Job job, JobDone done) {
   std::string host = task->job.portal;
   absl::Status closed;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     closed = closed_;
     if (closed.ok()) {
       Portal& p = PortalFor(host);
@@ -111,7 +113,7 @@ void Executor::Submit(Job job, JobDone done) {
 void Executor::CancelAll(absl::Status status) {
   std::vector<std::shared_ptr<Task>> queued;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     closed_ = status;
     for (auto& [host, p] : portals_) {
       for (auto& t : p->queue.Clear()) queued.push_back(std::move(t));
@@ -125,7 +127,7 @@ void Executor::Pump(const std::string& host) {
   std::vector<std::pair<std::shared_ptr<Task>, absl::Status>> to_fail;
   absl::Time arm = absl::InfiniteFuture();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     Portal& p = PortalFor(host);
     absl::Time now = clock_.Now();
     if (p.wake_at <= now) p.wake_at = absl::InfiniteFuture();
@@ -206,7 +208,7 @@ void Executor::Pump(const std::string& host) {
 }
 
 void Executor::Unsend(Task& task) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   Portal& p = PortalFor(task.job.portal);
   p.in_flight--;
   p.bucket->Refund(clock_.Now());
@@ -247,7 +249,7 @@ void Executor::OnResult(std::shared_ptr<Task> task, absl::StatusOr<http::HttpRes
   bool deliver = false, fail = false;
   absl::Status failure = v.status;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     Portal& p = PortalFor(host);
     absl::Time now = clock_.Now();
     p.in_flight--;
@@ -312,21 +314,21 @@ void Executor::OnResult(std::shared_ptr<Task> task, absl::StatusOr<http::HttpRes
 
 void Executor::Fail(std::shared_ptr<Task> task, absl::Status status) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     PortalFor(task->job.portal).counters[task->job.method].failures++;
   }
   task->done(std::move(status));
 }
 
 std::map<std::string, std::map<std::string, MethodCounters>> Executor::Counters() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   std::map<std::string, std::map<std::string, MethodCounters>> out;
   for (auto& [host, p] : portals_) out[host] = p->counters;
   return out;
 }
 
 void Executor::SetDetectedPlan(const std::string& portal, Plan plan) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (options_.plans.count(portal)) return;  // configured plans win
   Portal& p = PortalFor(portal);
   PortalLimits limits = plan == Plan::kEnterprise ? options_.enterprise : options_.standard;
@@ -338,19 +340,19 @@ void Executor::SetDetectedPlan(const std::string& portal, Plan plan) {
 }
 
 double Executor::EffectiveDrain(const std::string& portal) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return PortalFor(portal).bucket->drain();
 }
 
 int Executor::InFlight() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   int n = 0;
   for (auto& [host, p] : portals_) n += p->in_flight;
   return n;
 }
 
 int Executor::Pending() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   int n = 0;
   for (auto& [host, p] : portals_) n += static_cast<int>(p->queue.size()) + p->in_flight;
   return n;

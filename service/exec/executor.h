@@ -38,11 +38,12 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -148,24 +149,24 @@ class Executor {
  private:
   struct Task;
   struct Portal;
-  Portal& PortalFor(const std::string& host);  // mu_ held
+  Portal& PortalFor(const std::string& host) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Pump(const std::string& host);
   void Dispatch(std::shared_ptr<Task> task);
-  void Unsend(Task& task);  // mu_ not held: gives back what Pump took for a request never sent
+  void Unsend(Task& task) ABSL_LOCKS_EXCLUDED(mu_);  // gives back what Pump took for a request never sent
   void OnResult(std::shared_ptr<Task> task, absl::StatusOr<http::HttpResponse> result);
   void Fail(std::shared_ptr<Task> task, absl::Status status);
-  double Jitter();  // mu_ held
+  double Jitter() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   http::Transport& transport_;
   Clock& clock_;
   Logger& log_;
   ExecutorOptions options_;
   RetryPolicy retry_;
-  std::mutex mu_;
-  std::mt19937_64 rng_;
-  std::map<std::string, std::unique_ptr<Portal>> portals_;
+  absl::Mutex mu_;
+  std::mt19937_64 rng_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::unique_ptr<Portal>> portals_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<std::atomic<bool>> alive_;  // read by timers that may outlive the executor
-  absl::Status closed_;  // non-OK after CancelAll
+  absl::Status closed_ ABSL_GUARDED_BY(mu_);  // non-OK after CancelAll
 };
 
 }  // namespace b24::exec

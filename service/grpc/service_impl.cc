@@ -2,6 +2,9 @@
 
 #include <deque>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+
 #include "absl/strings/str_cat.h"
 #include "service/common/status.h"
 #include "service/common/utf8.h"
@@ -37,7 +40,7 @@ Bitrix24ServiceImpl::Bitrix24ServiceImpl(rest::RestClient& rest, const rest::Exp
                                          auth::PortalDirectory& portals, auth::OAuthManager* oauth,
                                          app::Installer* installer, Clock& clock, Logger& log, ServiceOptions options)
     : rest_(rest), cursors_(cursors), batch_(rest), portals_(portals), oauth_(oauth), installer_(installer),
-      clock_(clock), log_(log), options_(options) {}
+      clock_(clock), options_(options) {}
 
 template <class Request, class Response, class Handler>
 grpc::ServerUnaryReactor* Bitrix24ServiceImpl::Unary(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* in,
@@ -179,158 +182,194 @@ namespace {
 // Streams an export, writing only when the previous write finished: the
 // export sends no new upstream request while its small buffer is full, so a
 // slow client slows the export instead of growing memory.
+//
+// Callbacks may run inline (docs/architecture.md, "Callbacks"): the export's
+// on_ready can fire from inside Start() or Next(). So no lock is held while
+// calling into the export; one thread at a time runs the write loop (Pump),
+// and a notification that arrives meanwhile only asks it to look again.
+// The state lives in a shared Stream that outlives the reactor, so a late
+// notification after OnDone finds `reactor == nullptr` and does nothing.
 class GetAllReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   GetAllReactor(rest::RestClient& rest, const rest::ExportCursor& cursors, const rest::Portal& portal,
                 rest::ExportRequest request, absl::Time deadline, v1::GetAllRequest::Format format,
                 size_t max_message_bytes)
-      : format_(format),
-        max_message_bytes_(max_message_bytes),
-        // Large chunks are split so no message nears the caller's limit.
-        split_bytes_(std::min<size_t>(1 << 20, max_message_bytes / 2)),
-        link_(std::make_shared<Link>()) {
-    std::weak_ptr<Link> link = link_;
-    auto exporter = rest::ListExport::Start(rest, cursors, portal, std::move(request), deadline, [link] {
-      if (auto l = link.lock()) {
-        std::lock_guard<std::recursive_mutex> lock(l->mu);
-        if (l->reactor) l->reactor->MaybeWrite();
-      }
+      : stream_(std::make_shared<Stream>(format, max_message_bytes)) {
+    {
+      absl::MutexLock lock(&stream_->mu);
+      stream_->reactor = this;
+    }
+    std::weak_ptr<Stream> weak = stream_;
+    auto exporter = rest::ListExport::Start(rest, cursors, portal, std::move(request), deadline, [weak] {
+      if (auto s = weak.lock()) Pump(s);
     });
-    // Only now may notifications reach this reactor (Start() can notify at
-    // once, e.g. for a finished cursor); MaybeWrite() picks up what they said.
-    std::lock_guard<std::recursive_mutex> lock(link_->mu);
-    export_ = std::move(exporter);
-    link_->reactor = this;
-    MaybeWrite();
+    {
+      absl::MutexLock lock(&stream_->mu);
+      stream_->exporter = std::move(exporter);
+    }
+    Pump(stream_);  // picks up what Start() may already have said
   }
 
   void OnWriteDone(bool ok) override {
-    std::lock_guard<std::recursive_mutex> lock(link_->mu);
-    writing_ = false;
-    if (!ok) {
-      Done(grpc::Status(grpc::StatusCode::CANCELLED, "the client stopped reading"));
-      return;
+    {
+      absl::MutexLock lock(&stream_->mu);
+      stream_->writing = false;
+      if (!ok) stream_->FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "the client stopped reading"));
     }
-    MaybeWrite();
+    Pump(stream_);
   }
 
   void OnCancel() override {
-    std::lock_guard<std::recursive_mutex> lock(link_->mu);
-    Done(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client"));
+    absl::MutexLock lock(&stream_->mu);
+    stream_->FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client"));
   }
 
   void OnDone() override {
+    std::shared_ptr<rest::ListExport> exporter;
     {
-      std::lock_guard<std::recursive_mutex> lock(link_->mu);
-      link_->reactor = nullptr;
+      absl::MutexLock lock(&stream_->mu);
+      stream_->reactor = nullptr;
+      exporter = stream_->exporter;
     }
-    export_->Cancel();
+    if (exporter) exporter->Cancel();
     delete this;
   }
 
  private:
-  struct Link {
-    std::recursive_mutex mu;  // the export may call back while MaybeWrite runs
-    GetAllReactor* reactor = nullptr;
+  struct Stream {
+    Stream(v1::GetAllRequest::Format f, size_t max_bytes)
+        : format(f), max_message_bytes(max_bytes), split_bytes(std::min<size_t>(1 << 20, max_bytes / 2)) {}
+
+    // mu held. Ends the stream once; the export stops sending requests.
+    void FinishLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+      if (finished) return;
+      finished = true;
+      if (exporter) exporter->Cancel();  // takes only the export's own lock, calls nothing back
+      if (reactor) reactor->Finish(status);
+    }
+
+    const v1::GetAllRequest::Format format;
+    const size_t max_message_bytes, split_bytes;
+    absl::Mutex mu;
+    GetAllReactor* reactor ABSL_GUARDED_BY(mu) = nullptr;  // null after OnDone
+    std::shared_ptr<rest::ListExport> exporter ABSL_GUARDED_BY(mu);
+    std::deque<v1::GetAllResponse> pending ABSL_GUARDED_BY(mu);
+    grpc::ByteBuffer buffer ABSL_GUARDED_BY(mu);  // the message being written
+    int64_t sent ABSL_GUARDED_BY(mu) = 0;
+    bool writing ABSL_GUARDED_BY(mu) = false;
+    bool finished ABSL_GUARDED_BY(mu) = false;
+    bool pumping ABSL_GUARDED_BY(mu) = false;  // a thread runs the loop
+    bool again ABSL_GUARDED_BY(mu) = false;    // something changed while it ran
   };
 
-  // link_->mu held.
-  void Done(grpc::Status status) {
-    if (finished_) return;
-    finished_ = true;
-    export_->Cancel();
-    Finish(status);
-  }
-
-  // link_->mu held. A nested call (the export notifying from inside Next())
-  // only asks the running one to look again.
-  void MaybeWrite() {
-    if (in_write_) {
-      again_ = true;
-      return;
-    }
-    in_write_ = true;
-    do {
-      again_ = false;
-      Step();
-    } while (again_ && !writing_ && !finished_);
-    in_write_ = false;
-  }
-
-  void Step() {
-    if (writing_ || finished_) return;
-    if (pending_.empty()) {
-      rest::ExportChunk chunk;
-      switch (export_->Next(&chunk)) {
-        case rest::ListExport::Poll::kWait:
-          return;
-        case rest::ListExport::Poll::kDone:
-          Done(ToGrpcStatus(export_->status()));
-          return;
-        case rest::ListExport::Poll::kChunk:
-          if (absl::Status s = Split(std::move(chunk)); !s.ok()) {
-            Done(ToGrpcStatus(s));
-            return;
-          }
+  // The write loop. Any thread; at most one at a time runs it.
+  static void Pump(const std::shared_ptr<Stream>& s) {
+    std::shared_ptr<rest::ListExport> exporter;
+    {
+      absl::MutexLock lock(&s->mu);
+      if (s->pumping) {
+        s->again = true;
+        return;
       }
+      s->pumping = true;
+      exporter = s->exporter;
     }
-    if (absl::Status s = EncodeResponse(pending_.front(), &buffer_); !s.ok()) {
-      Done(ToGrpcStatus(s));
+    for (;;) {
+      bool need_chunk;
+      {
+        absl::MutexLock lock(&s->mu);
+        s->again = false;
+        if (!exporter) exporter = s->exporter;
+        if (s->writing || s->finished || !s->reactor || !exporter) {
+          s->pumping = false;
+          return;
+        }
+        need_chunk = s->pending.empty();
+      }
+      std::deque<v1::GetAllResponse> split;
+      absl::Status split_status;
+      rest::ListExport::Poll poll = rest::ListExport::Poll::kChunk;
+      if (need_chunk) {
+        rest::ExportChunk chunk;
+        poll = exporter->Next(&chunk);  // no lock held: an inline on_ready only sets `again`
+        if (poll == rest::ListExport::Poll::kChunk) split_status = Split(*s, std::move(chunk), &split);
+      }
+      absl::MutexLock lock(&s->mu);
+      if (need_chunk) {
+        if (poll == rest::ListExport::Poll::kWait) {
+          if (s->again) continue;
+          s->pumping = false;
+          return;
+        }
+        if (poll == rest::ListExport::Poll::kDone || !split_status.ok()) {
+          s->FinishLocked(ToGrpcStatus(split_status.ok() ? exporter->status() : split_status));
+          s->pumping = false;
+          return;
+        }
+        for (auto& m : split) s->pending.push_back(std::move(m));
+      }
+      if (s->finished || !s->reactor) {
+        s->pumping = false;
+        return;
+      }
+      if (absl::Status e = EncodeResponse(s->pending.front(), &s->buffer); !e.ok()) {
+        s->FinishLocked(ToGrpcStatus(e));
+        s->pumping = false;
+        return;
+      }
+      s->pending.pop_front();
+      s->writing = true;
+      s->reactor->StartWrite(&s->buffer);
+      s->pumping = false;
       return;
     }
-    pending_.pop_front();
-    writing_ = true;
-    StartWrite(&buffer_);
   }
 
-  absl::Status Split(rest::ExportChunk chunk) {
-    v1::GetAllResponse msg;
-    size_t bytes = 0;
+  // Turns a chunk into messages no larger than the split size; CPU work, done
+  // without the lock. `sent` is read and advanced under it.
+  static absl::Status Split(Stream& s, rest::ExportChunk chunk, std::deque<v1::GetAllResponse>* out) {
     constexpr size_t kItemOverhead = 64;  // tags, cursor, items_sent
+    std::vector<v1::GetAllResponse> messages(1);
+    size_t bytes = 0;
     for (rest::Json& item : chunk.items) {
-      if (format_ == v1::GetAllRequest::FORMAT_JSON) {
+      v1::GetAllResponse& msg = messages.back();
+      if (s.format == v1::GetAllRequest::FORMAT_JSON) {
         std::string text = item.dump(-1, ' ', false, rest::Json::error_handler_t::replace);
-        if (text.size() + kItemOverhead + chunk.cursor.size() > max_message_bytes_) {
-          return CheckFits({text.size(), 1}, kItemOverhead + chunk.cursor.size(), 0, max_message_bytes_,
+        if (text.size() + kItemOverhead + chunk.cursor.size() > s.max_message_bytes) {
+          return CheckFits({text.size(), 1}, kItemOverhead + chunk.cursor.size(), 0, s.max_message_bytes,
                            "an item of the list");
         }
         bytes += text.size();
         msg.add_items_json(std::move(text));
       } else {
         ProtoShape shape = ShapeOf(item);
-        if (absl::Status s = CheckFits(shape, kItemOverhead + chunk.cursor.size(), 0, max_message_bytes_,
-                                       "an item of the list");
-            !s.ok()) {
-          return s;
+        if (absl::Status st = CheckFits(shape, kItemOverhead + chunk.cursor.size(), 0, s.max_message_bytes,
+                                        "an item of the list");
+            !st.ok()) {
+          return st;
         }
-        if (absl::Status s = JsonToStruct(item, msg.add_items()); !s.ok()) return s;
+        if (absl::Status st = JsonToStruct(item, msg.add_items()); !st.ok()) return st;
         bytes += shape.bytes;
       }
-      if (bytes >= split_bytes_) {
-        sent_ += msg.items_size() + msg.items_json_size();
-        msg.set_items_sent(sent_);
-        pending_.push_back(std::move(msg));
-        msg = v1::GetAllResponse();
+      if (bytes >= s.split_bytes) {
+        messages.emplace_back();
         bytes = 0;
       }
     }
-    sent_ += msg.items_size() + msg.items_json_size();
-    msg.set_items_sent(sent_);
-    msg.set_cursor(chunk.cursor);
-    pending_.push_back(std::move(msg));
+    if (messages.size() > 1 && messages.back().items_size() + messages.back().items_json_size() == 0) {
+      messages.pop_back();
+    }
+    messages.back().set_cursor(chunk.cursor);
+    absl::MutexLock lock(&s.mu);
+    for (v1::GetAllResponse& m : messages) {
+      s.sent += m.items_size() + m.items_json_size();
+      m.set_items_sent(s.sent);
+      out->push_back(std::move(m));
+    }
     return absl::OkStatus();
   }
 
-  v1::GetAllRequest::Format format_;
-  size_t max_message_bytes_, split_bytes_;
-  std::shared_ptr<Link> link_;
-  std::shared_ptr<rest::ListExport> export_;
-  std::deque<v1::GetAllResponse> pending_;
-  grpc::ByteBuffer buffer_;  // the message being written
-  int64_t sent_ = 0;
-  bool writing_ = false;
-  bool finished_ = false;
-  bool in_write_ = false, again_ = false;
+  std::shared_ptr<Stream> stream_;
 };
 
 class FailedStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {

@@ -86,7 +86,6 @@ class Bitrix24ServiceImpl final : public internal::RawService {
   auth::OAuthManager* oauth_;
   app::Installer* installer_;
   Clock& clock_;
-  Logger& log_;
   ServiceOptions options_;
 };
 

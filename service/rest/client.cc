@@ -1,3 +1,5 @@
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "service/rest/client.h"
 
 #include "absl/strings/match.h"
@@ -61,13 +63,13 @@ void RestClient::CallWith(const Portal& portal, const std::string& method, const
 
 void RestClient::DetectPlan(const Portal& portal) {
   {
-    std::lock_guard<std::mutex> lock(plans_mu_);
+    absl::MutexLock lock(&plans_mu_);
     if (!plans_asked_.insert(portal.host).second) return;
   }
   CallWith(portal, "app.info", Json::object(), clock_.Now() + options_.request_timeout, Options{},
            [this, host = portal.host](absl::StatusOr<Envelope> env) {
              if (!env.ok() || !env->result.is_object()) {  // keep the standard plan; ask again next time
-               std::lock_guard<std::mutex> lock(plans_mu_);
+               absl::MutexLock lock(&plans_mu_);
                plans_asked_.erase(host);
                return;
              }

@@ -13,10 +13,11 @@
 #pragma once
 
 #include <functional>
-#include <mutex>
 #include <set>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "service/common/clock.h"
 #include "service/common/log.h"
@@ -79,8 +80,8 @@ class RestClient {
 
   exec::Executor& executor_;
   const http::HostPolicy& policy_;
-  std::mutex plans_mu_;
-  std::set<std::string> plans_asked_;  // portal hosts whose plan was asked for
+  absl::Mutex plans_mu_;
+  std::set<std::string> plans_asked_ ABSL_GUARDED_BY(plans_mu_);  // portal hosts whose plan was asked for
   Clock& clock_;
   Logger& log_;
   RestClientOptions options_;

@@ -1,3 +1,5 @@
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "service/rest/list_export.h"
 
 #include <algorithm>
@@ -47,7 +49,7 @@ void ListExport::Notify() {
 
 void ListExport::Fail(absl::Status status) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (finished_) return;
     status_ = std::move(status);
     finished_ = true;
@@ -56,12 +58,12 @@ void ListExport::Fail(absl::Status status) {
 }
 
 absl::Status ListExport::status() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return status_;
 }
 
 int ListExport::http_requests() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return http_requests_;
 }
 
@@ -70,13 +72,13 @@ std::function<bool()> ListExport::CancelledCheck() {
   return [weak] {
     auto self = weak.lock();
     if (!self) return true;
-    std::lock_guard<std::mutex> lock(self->mu_);
+    absl::MutexLock lock(&self->mu_);
     return self->cancelled_;
   };
 }
 
 void ListExport::Cancel() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   cancelled_ = true;
   finished_ = true;
   ready_.clear();
@@ -107,11 +109,12 @@ void ListExport::Begin() {
                                      ", got ", request_.max_parallel_ranges)));
   }
   // Keyset needs the order to be by ID ascending (or unspecified) and numeric ID bounds.
+  bool keyset = true;
   const Json* order = params.contains("order") ? &params["order"] : params.contains("ORDER") ? &params["ORDER"] : nullptr;
   if (order && !order->empty()) {
-    keyset_ = order->is_object() && order->size() == 1 &&
-              absl::AsciiStrToLower(order->begin().key()) == absl::AsciiStrToLower(shape_.id_query) &&
-              order->begin()->is_string() && absl::AsciiStrToUpper(order->begin()->get<std::string>()) == "ASC";
+    keyset = order->is_object() && order->size() == 1 &&
+             absl::AsciiStrToLower(order->begin().key()) == absl::AsciiStrToLower(shape_.id_query) &&
+             order->begin()->is_string() && absl::AsciiStrToUpper(order->begin()->get<std::string>()) == "ASC";
   }
   const Json* filter = params.contains("filter") ? &params["filter"] : params.contains("FILTER") ? &params["FILTER"] : nullptr;
   if (filter && filter->is_object()) {
@@ -121,7 +124,7 @@ void ListExport::Begin() {
       if (op != ">" && op != ">=" && op != "<" && op != "<=") continue;
       int64_t v;
       if (!ToInt(value, &v)) {
-        keyset_ = false;  // a bound we cannot reason about: let the portal apply it
+        keyset = false;  // a bound we cannot reason about: let the portal apply it
         continue;
       }
       if (op == ">") lo_ = std::max(lo_, v);
@@ -130,35 +133,36 @@ void ListExport::Begin() {
       if (op == "<=") hi_ = hi_ < 0 ? v : std::min(hi_, v);
     }
   }
+  std::optional<ExportPosition> resume;
   if (!request_.cursor.empty()) {
     absl::StatusOr<ExportPosition> pos = cursors_.Decode(request_.cursor, identity_);
     if (!pos.ok()) return Fail(pos.status());
-    if (pos->keyset != keyset_) {
+    if (pos->keyset != keyset) {
       return Fail(GatewayError(absl::StatusCode::kInvalidArgument, "INVALID_CURSOR",
                                "the GetAll cursor belongs to an export in another paging mode"));
     }
-    delivered_ = pos->delivered;
-    for (const auto& [last, hi] : pos->ranges) ranges_.push_back({last, hi});
-    offset_ = pos->offset;
-    total_ = pos->total;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      max_buffered_ = std::max<size_t>(2, ranges_.size() + 1);
-      started_ = true;
-    }
-    Pump();
-    return;
+    resume = *std::move(pos);
   }
-  if (keyset_ && request_.limit == 0 && request_.max_parallel_ranges != 1) {
-    Probe();
-    return;
-  }
-  if (keyset_) ranges_.push_back({lo_, hi_});
+  bool probe = !resume && keyset && request_.limit == 0 && request_.max_parallel_ranges != 1;
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    started_ = true;
+    absl::MutexLock lock(&mu_);
+    keyset_ = keyset;
+    if (resume) {
+      delivered_ = resume->delivered;
+      for (const auto& [last, hi] : resume->ranges) ranges_.push_back({last, hi});
+      offset_ = resume->offset;
+      total_ = resume->total;
+      max_buffered_ = std::max<size_t>(2, ranges_.size() + 1);
+    } else if (keyset && !probe) {
+      ranges_.push_back({lo_, hi_});
+    }
+    started_ = !probe;  // a probe starts the export when it has planned the ranges
   }
-  Pump();
+  if (probe) {
+    Probe();
+  } else {
+    Pump();
+  }
 }
 
 // One request finds the first page and the highest ID; the span is then split
@@ -187,7 +191,7 @@ void ListExport::Probe() {
     return BatchRunner::CheckBatchEnvelope(env.result, {"first", "last"}, /*halt=*/false);
   };
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     http_requests_++;
   }
   auto self = shared_from_this();
@@ -213,7 +217,7 @@ void ListExport::Probe() {
                      bool ok = items[0].empty() || self->shape_.IdOf(items[0].back(), &first_last);
                      if (ok && !items[1].empty() && !self->shape_.IdOf(items[1].front(), &max_id)) ok = false;
                      {
-                       std::lock_guard<std::mutex> lock(self->mu_);
+                       absl::MutexLock lock(&self->mu_);
                        if (!ok) {
                          // IDs are not numbers: fall back to one sequential offset export.
                          self->keyset_ = false;
@@ -254,7 +258,7 @@ std::string ListExport::CursorLocked() const {
 ListExport::Poll ListExport::Next(ExportChunk* out) {
   Poll result;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (!ready_.empty()) {
       *out = std::move(ready_.front());
       ready_.pop_front();
@@ -273,7 +277,7 @@ void ListExport::Pump() {
   std::vector<size_t> to_send;
   bool send_offset = false, notify = false;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (!started_ || finished_) return;
     bool limit_reached = request_.limit > 0 && delivered_ >= request_.limit;
     size_t busy = offset_busy_ ? 1 : 0;
@@ -312,7 +316,7 @@ void ListExport::SendKeyset(size_t index) {
   IdRange range;
   int64_t remaining;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     range = {ranges_[index].last, ranges_[index].hi};
     remaining = request_.limit > 0 ? request_.limit - delivered_ : INT64_MAX;
     http_requests_++;
@@ -343,7 +347,7 @@ void ListExport::SendKeyset(size_t index) {
                      std::vector<BatchCommandResult> pages = BatchRunner::ParseBatchResult(env->result, keys);
                      absl::Status error;
                      {
-                       std::lock_guard<std::mutex> lock(self->mu_);
+                       absl::MutexLock lock(&self->mu_);
                        Range& r = self->ranges_[index];
                        // Keep no more than the limit allows, so the cursor never skips an item.
                        int64_t room = self->request_.limit > 0 ? self->request_.limit - self->delivered_ : INT64_MAX;
@@ -365,7 +369,7 @@ void ListExport::SendOffset() {
   base.erase("start");
   int64_t offset, total, remaining;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     offset = offset_;
     total = total_;
     remaining = request_.limit > 0 ? request_.limit - delivered_ : INT64_MAX;
@@ -373,7 +377,7 @@ void ListExport::SendOffset() {
   auto self = shared_from_this();
   if (total < 0) {  // first page: learn the total
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       http_requests_++;
     }
     Json params = base;
@@ -383,7 +387,7 @@ void ListExport::SendOffset() {
       const Json* list = self->shape_.ItemsOf(env->result);
       if (!list) return self->Fail(Invalid(absl::StrCat(self->request_.method, " did not return a list")));
       {
-        std::lock_guard<std::mutex> lock(self->mu_);
+        absl::MutexLock lock(&self->mu_);
         std::vector<Json> items = list->get<std::vector<Json>>();
         self->total_ = env->total.value_or(offset + static_cast<int64_t>(items.size()));
         if (items.empty()) self->total_ = std::min(self->total_, offset);
@@ -424,7 +428,7 @@ void ListExport::SendOffset() {
       }
     }
     {
-      std::lock_guard<std::mutex> lock(self->mu_);
+      absl::MutexLock lock(&self->mu_);
       self->http_requests_ += result->http_requests;  // the batch runner's own requests
       if (self->request_.limit > 0) {
         items.resize(std::min<int64_t>(items.size(), self->request_.limit - self->delivered_));

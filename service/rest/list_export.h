@@ -24,10 +24,11 @@
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "service/rest/batch.h"
 #include "service/rest/export_cursor.h"
 #include "service/rest/export_plan.h"
@@ -75,13 +76,13 @@ class ListExport : public std::enable_shared_from_this<ListExport> {
   ListExport(RestClient& client, const ExportCursor& cursors, Portal portal, ExportRequest request,
              absl::Time deadline, std::function<void()> on_ready);
   void Begin();
-  void Pump();                       // sends what the credit allows; locks mu_
-  void SendKeyset(size_t range);     // mu_ not held
-  void SendOffset();
-  void Probe();
-  void Fail(absl::Status status);
-  void Deliver(std::vector<Json> items);  // mu_ held
-  std::string CursorLocked() const;
+  void Pump() ABSL_LOCKS_EXCLUDED(mu_);  // sends what the credit allows
+  void SendKeyset(size_t range) ABSL_LOCKS_EXCLUDED(mu_);
+  void SendOffset() ABSL_LOCKS_EXCLUDED(mu_);
+  void Probe() ABSL_LOCKS_EXCLUDED(mu_);
+  void Fail(absl::Status status) ABSL_LOCKS_EXCLUDED(mu_);
+  void Deliver(std::vector<Json> items) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::string CursorLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Json ParamsWithout() const;        // caller params minus start/order/ID filters
   void Notify();
   std::function<bool()> CancelledCheck();  // for requests still queued in the executor
@@ -96,18 +97,22 @@ class ListExport : public std::enable_shared_from_this<ListExport> {
   std::function<void()> on_ready_;
   ListShape shape_;
 
-  std::mutex mu_;
-  bool keyset_ = true;
-  int64_t lo_ = 0, hi_ = -1;  // the caller's own ID bounds (exclusive lo, inclusive hi)
-  std::vector<Range> ranges_;
-  int64_t offset_ = 0, total_ = -1;   // offset mode
-  bool offset_busy_ = false;
-  int64_t delivered_ = 0;
-  std::deque<ExportChunk> ready_;
-  size_t max_buffered_ = 2;
-  absl::Status status_;
-  bool finished_ = false, cancelled_ = false, started_ = false;
-  int http_requests_ = 0;
+  mutable absl::Mutex mu_;
+  bool keyset_ ABSL_GUARDED_BY(mu_) = true;
+  // The caller's own ID bounds (exclusive lo, inclusive hi); set by Begin(), then read only.
+  int64_t lo_ = 0, hi_ = -1;
+  std::vector<Range> ranges_ ABSL_GUARDED_BY(mu_);
+  int64_t offset_ ABSL_GUARDED_BY(mu_) = 0;  // offset mode
+  int64_t total_ ABSL_GUARDED_BY(mu_) = -1;
+  bool offset_busy_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t delivered_ ABSL_GUARDED_BY(mu_) = 0;
+  std::deque<ExportChunk> ready_ ABSL_GUARDED_BY(mu_);
+  size_t max_buffered_ ABSL_GUARDED_BY(mu_) = 2;
+  absl::Status status_ ABSL_GUARDED_BY(mu_);
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  int http_requests_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace b24::rest

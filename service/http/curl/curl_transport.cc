@@ -1,3 +1,5 @@
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "service/http/curl/curl_transport.h"
 
 #include <arpa/inet.h>
@@ -6,7 +8,6 @@
 #include <sys/socket.h>
 
 #include <deque>
-#include <mutex>
 #include <set>
 #include <thread>
 
@@ -125,10 +126,10 @@ struct CurlTransport::Impl {
   CurlOptions options;
   CURLM* multi = nullptr;
   CURLSH* share = nullptr;
-  std::mutex mu;
-  std::deque<Transfer*> incoming;
+  absl::Mutex mu;
+  std::deque<Transfer*> incoming ABSL_GUARDED_BY(mu);
   std::set<Transfer*> active;  // added to `multi`; loop thread only
-  bool stop = false;
+  bool stop ABSL_GUARDED_BY(mu) = false;
   std::thread thread;
   std::unique_ptr<ThreadPool> callbacks;
 
@@ -154,7 +155,7 @@ CurlTransport::~CurlTransport() {
 
 void CurlTransport::Shutdown() {
   {
-    std::lock_guard<std::mutex> lock(impl_->mu);
+    absl::MutexLock lock(&impl_->mu);
     impl_->stop = true;
   }
   curl_multi_wakeup(impl_->multi);
@@ -165,7 +166,7 @@ void CurlTransport::Shutdown() {
 void CurlTransport::Send(HttpRequest request, ResponseCallback done) {
   auto* t = new Transfer{std::move(request), std::move(done)};
   {
-    std::lock_guard<std::mutex> lock(impl_->mu);
+    absl::MutexLock lock(&impl_->mu);
     if (!impl_->stop) {
       impl_->incoming.push_back(t);
       t = nullptr;
@@ -252,7 +253,7 @@ void CurlTransport::Impl::Loop() {
     std::deque<Transfer*> fresh;
     bool stopping;
     {
-      std::lock_guard<std::mutex> lock(mu);
+      absl::MutexLock lock(&mu);
       fresh.swap(incoming);
       stopping = stop;
     }
