@@ -9,6 +9,9 @@
 // clears the reinstall mark).
 // Errors: INVALID_ARGUMENT naming the missing or bad field; the portal's own
 // error when app.info fails. Thread-safety: Install() from any thread.
+// Callbacks may run inline, before the call returns, never under a lock of
+// this class; callers must not hold a lock their callback takes
+// (docs/architecture.md, "Callbacks and locks").
 #pragma once
 
 #include <functional>

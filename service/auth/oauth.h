@@ -19,6 +19,9 @@
 // threads); Find() reads the store on the calling thread only the first time a
 // portal is used.
 // Thread-safety: everything may be called from any thread.
+// Callbacks may run inline, before the call returns, never under a lock of
+// this class; callers must not hold a lock their callback takes
+// (docs/architecture.md, "Callbacks and locks").
 #pragma once
 
 #include <map>

@@ -8,6 +8,9 @@
 // Thread-safety: all methods may be called from any thread. Callbacks run on
 // the clock's timer thread (RealClock) or inside FakeClock::Advance(); they
 // must not block.
+// Callbacks may run inline, before the call returns, never under a lock of
+// this class; callers must not hold a lock their callback takes
+// (docs/architecture.md, "Callbacks and locks").
 #pragma once
 
 #include <cstdint>

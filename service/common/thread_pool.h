@@ -6,6 +6,9 @@
 // Tasks run in no particular order across threads. Destruction (or Stop())
 // runs every task already posted, including those posted by running tasks,
 // then joins. Thread-safety: Post() from any thread, including from a task.
+// Callbacks may run inline, before the call returns, never under a lock of
+// this class; callers must not hold a lock their callback takes
+// (docs/architecture.md, "Callbacks and locks").
 #pragma once
 
 #include <deque>

@@ -31,6 +31,9 @@
 // Callbacks (`done`, `build`, `judge`) run on transport, clock or the
 // submitting thread without the executor's lock held; `done` may run before
 // Submit() returns (a job refused at once).
+// Callbacks may run inline, before the call returns, never under a lock of
+// this class; callers must not hold a lock their callback takes
+// (docs/architecture.md, "Callbacks and locks").
 #pragma once
 
 #include <atomic>

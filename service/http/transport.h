@@ -15,6 +15,9 @@
 // that changes data be retried.
 //
 // Thread-safety: Send() may be called from any thread concurrently.
+// Callbacks may run inline, before the call returns, never under a lock of
+// this class; callers must not hold a lock their callback takes
+// (docs/architecture.md, "Callbacks and locks").
 #pragma once
 
 #include <functional>

@@ -12,6 +12,9 @@
 //
 // Thread-safety: Run() from any thread; `done` runs once on a transport or
 // clock thread.
+// Callbacks may run inline, before the call returns, never under a lock of
+// this class; callers must not hold a lock their callback takes
+// (docs/architecture.md, "Callbacks and locks").
 #pragma once
 
 #include <optional>

@@ -10,6 +10,9 @@
 // Statuses: see envelope.h for portal errors; INVALID_ARGUMENT (reason
 // HOST_NOT_ALLOWED / INVALID_METHOD) for requests refused locally;
 // DEADLINE_EXCEEDED when the caller's deadline passes first.
+// Callbacks may run inline, before the call returns, never under a lock of
+// this class; callers must not hold a lock their callback takes
+// (docs/architecture.md, "Callbacks and locks").
 #pragma once
 
 #include <functional>

@@ -19,6 +19,9 @@
 //
 // Thread-safety: all methods from any thread. `on_ready` is called (without
 // locks held, from any thread) whenever Next() may return something new.
+// Callbacks may run inline, before the call returns, never under a lock of
+// this class; callers must not hold a lock their callback takes
+// (docs/architecture.md, "Callbacks and locks").
 #pragma once
 
 #include <deque>

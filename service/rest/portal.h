@@ -5,6 +5,9 @@
 // OAuth portals have `base_url` = client_endpoint (".../rest/") and a
 // TokenProvider (implemented in service/auth) that hands out access tokens
 // and refreshes them, once for all concurrent callers.
+// Callbacks may run inline, before the call returns, never under a lock of
+// this class; callers must not hold a lock their callback takes
+// (docs/architecture.md, "Callbacks and locks").
 #pragma once
 
 #include <functional>

@@ -196,6 +196,20 @@ TEST(ListExportCancelTest, ACancelledExportSendsNothingMore) {
   EXPECT_LE(requests(), 2);
 }
 
+TEST_F(ListExportTest, OnReadyMayRunInsideStart) {
+  // docs/architecture.md, "Callbacks and locks": an export that fails at once
+  // notifies from inside Start(), with no lock of its own held, so the
+  // consumer may call Next() from the notification.
+  SetUpPortal(10);
+  int notified = 0;
+  auto e = ListExport::Start(stack_.rest(), stack_.cursors(), portal_, {"crm.deal.list", {{"start", 5}}},
+                             absl::InfiniteFuture(), [&] { ++notified; });
+  EXPECT_EQ(notified, 1) << "notified before Start returned";
+  ExportChunk chunk;
+  EXPECT_EQ(e->Next(&chunk), ListExport::Poll::kDone);
+  EXPECT_EQ(e->status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(ListExportTest, BadRequestsAreRefused) {
   SetUpPortal(10);
   EXPECT_EQ(Export({"crm.deal.list", {{"start", 50}}}).status.code(), absl::StatusCode::kInvalidArgument);

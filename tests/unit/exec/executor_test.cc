@@ -344,6 +344,37 @@ TEST_F(ExecutorTest, LimitHandlingCanBeSwitchedOff) {
   EXPECT_EQ(Result(2).message(), "OPERATION_TIME_LIMIT");
 }
 
+TEST_F(ExecutorTest, ACallbackMayRunBeforeSubmitReturns) {
+  // The rule of docs/architecture.md ("Callbacks and locks"): the callback may
+  // run inline, and the executor holds no lock of its own while it runs, so
+  // the callback may call the executor again.
+  Make();
+  executor_->CancelAll(absl::UnavailableError("shutting down"));
+  bool ran = false;
+  Job job;
+  job.portal = "p.bitrix24.com";
+  job.method = "profile";
+  executor_->Submit(std::move(job), [&](absl::Status s) {
+    ran = true;
+    EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
+    EXPECT_EQ(executor_->Pending(), 0);  // takes the executor's lock: not held here
+  });
+  EXPECT_TRUE(ran) << "ran inline, before Submit returned";
+  // A build() that fails completes the job inline from the dispatching call too.
+  Make();
+  ran = false;
+  Job failing;
+  failing.portal = "p.bitrix24.com";
+  failing.method = "profile";
+  failing.build = []() -> absl::StatusOr<http::HttpRequest> { return absl::CancelledError("caller went away"); };
+  executor_->Submit(std::move(failing), [&](absl::Status s) {
+    ran = true;
+    EXPECT_EQ(s.code(), absl::StatusCode::kCancelled);
+    EXPECT_EQ(executor_->InFlight(), 0);
+  });
+  EXPECT_TRUE(ran);
+}
+
 TEST_F(ExecutorTest, CancelAllFailsQueuedAndLaterJobs) {
   ExecutorOptions o;
   o.max_in_flight_per_portal = 1;
