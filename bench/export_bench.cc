@@ -53,8 +53,8 @@ Result RunKeyset(testing::Stack& stack, const rest::Portal& portal, int id, int 
   Result r{parallel == 1 ? "GetAll keyset, 1 range" : "GetAll keyset, parallel ranges"};
   absl::Time v0 = stack.clock().Now();
   absl::Time t0 = absl::Now();
-  auto e = rest::ListExport::Start(stack.rest(), stack.cursors(), portal, {"crm.deal.list", Json::object(), 0, "", parallel},
-                                   absl::InfiniteFuture(), [] {});
+  auto e = rest::ListExport::Start(stack.rest(), stack.cursors(), portal,
+                                   {"crm.deal.list", Json::object(), 0, "", parallel}, absl::InfiniteFuture(), [] {});
   stack.RunUntil(
       [&] {
         rest::ExportChunk chunk;
@@ -117,19 +117,22 @@ Result RunSeed(testing::Stack& stack, const rest::Portal& portal, int id, bool v
     for (int i = 0; i < 50 && offset + i * 50 < total; ++i) {
       commands.push_back({absl::StrCat("c", i), "crm.deal.list", {{"start", offset + i * 50}}});
     }
-    batch.Run(portal, commands, false, absl::InfiniteFuture(), [&, n = commands.size()](absl::StatusOr<rest::BatchResult> res) {
-      if (!res.ok()) {
-        r.limit_errors_seen_by_caller++;
-        done = true;
-        return;
-      }
-      for (const auto& c : res->commands) {
-        if (c.state == rest::BatchCommandResult::State::kOk) r.items += static_cast<int64_t>(c.result.size());
-        else r.limit_errors_seen_by_caller++;
-      }
-      offset += static_cast<int64_t>(n) * 50;
-      next();
-    });
+    batch.Run(portal, commands, false, absl::InfiniteFuture(),
+              [&, n = commands.size()](absl::StatusOr<rest::BatchResult> res) {
+                if (!res.ok()) {
+                  r.limit_errors_seen_by_caller++;
+                  done = true;
+                  return;
+                }
+                for (const auto& c : res->commands) {
+                  if (c.state == rest::BatchCommandResult::State::kOk)
+                    r.items += static_cast<int64_t>(c.result.size());
+                  else
+                    r.limit_errors_seen_by_caller++;
+                }
+                offset += static_cast<int64_t>(n) * 50;
+                next();
+              });
   };
   next();
   stack.RunUntil([&] { return done.load(); }, absl::Hours(1));
@@ -137,8 +140,8 @@ Result RunSeed(testing::Stack& stack, const rest::Portal& portal, int id, bool v
 }
 
 void Print(const std::vector<Result>& results, const char* unit) {
-  std::printf("%-34s %10s %8s %12s %12s %10s %6s %6s\n", "algorithm", "items", "HTTP", unit, "items/s", "ratio",
-              "429", "503");
+  std::printf("%-34s %10s %8s %12s %12s %10s %6s %6s\n", "algorithm", "items", "HTTP", unit, "items/s", "ratio", "429",
+              "503");
   double base = results.front().items / std::max(1e-9, results.front().seconds);
   for (const Result& r : results) {
     if (r.seconds < 1e-6) {  // all within the bucket's burst and the first budget window: no waiting at all
@@ -165,8 +168,10 @@ int Throughput(int64_t n) {
     po.latency = absl::Milliseconds(200);  // a portal answering a 50-page batch (real ones take seconds)
     int id;
     rest::Portal portal = stack.AddWebhookPortal(po, &id);
-    if (algorithm == 0) results.push_back(RunSeed(stack, portal, id, false));
-    else results.push_back(RunKeyset(stack, portal, id, algorithm == 1 ? 1 : 0, false));
+    if (algorithm == 0)
+      results.push_back(RunSeed(stack, portal, id, false));
+    else
+      results.push_back(RunKeyset(stack, portal, id, algorithm == 1 ? 1 : 0, false));
   }
   std::printf("throughput, %lld deals, 200 ms portal latency, no limits, real time (ratio vs the seed algorithm)\n",
               (long long)n);

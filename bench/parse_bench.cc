@@ -74,7 +74,8 @@ void Row(const std::string& name, const std::string& input, double baseline, dou
 
 void Keys() {
   std::printf("\n### Objects with many keys (parse, CPU seconds)\n\n");
-  std::printf("| answer | bytes | ordered_json::parse (before) | ParseUntrustedJson | speed-up |\n|---|---|---|---|---|\n");
+  std::printf(
+      "| answer | bytes | ordered_json::parse (before) | ParseUntrustedJson | speed-up |\n|---|---|---|---|---|\n");
   double first_old = 0, first_new = 0, last_old = 0, last_new = 0;
   std::vector<int> sizes = {20'000, 50'000, 100'000};
   for (int n : sizes) {
@@ -91,7 +92,9 @@ void Keys() {
 
 void Depth() {
   std::printf("\n### Deeply nested answers (CPU seconds until refused or parsed)\n\n");
-  std::printf("| answer | bytes | ordered_json::parse (before) | ParseUntrustedJson (refused at 64) | speed-up |\n|---|---|---|---|---|\n");
+  std::printf(
+      "| answer | bytes | ordered_json::parse (before) | ParseUntrustedJson (refused at 64) | speed-up "
+      "|\n|---|---|---|---|---|\n");
   for (int depth : {5'000, 20'000}) {
     std::string body = Deep(depth);
     double old_s = Measure([&] { Json j = Json::parse(body); }, 1);
@@ -134,8 +137,9 @@ void Redaction() {
     double whole = Measure([&] { RedactBody(body, body.size()); });
     std::printf("| unterminated secret of %d characters | %zu | %.6f | %.6f |\n", n, body.size(), shown, whole);
   }
-  std::printf("\nBefore: std::regex recursed once per character and crashed the process (SIGSEGV) on the "
-              "200,000-character body; there is no baseline figure.\n");
+  std::printf(
+      "\nBefore: std::regex recursed once per character and crashed the process (SIGSEGV) on the "
+      "200,000-character body; there is no baseline figure.\n");
 }
 
 }  // namespace

@@ -51,8 +51,9 @@ bool ReadFile(const std::string& path, std::string* out) {
 }
 
 // The only place that picks the store implementation.
-absl::StatusOr<std::unique_ptr<b24::storage::TokenStore>> OpenStore(
-    const b24::Config& config, const std::map<std::string, std::string>& env, b24::Clock& clock, b24::Logger& log) {
+absl::StatusOr<std::unique_ptr<b24::storage::TokenStore>> OpenStore(const b24::Config& config,
+                                                                    const std::map<std::string, std::string>& env,
+                                                                    b24::Clock& clock, b24::Logger& log) {
   b24::storage::StoreOptions options = config.store;
   absl::StatusOr<std::optional<b24::storage::Keyring>> ring =
       b24::storage::KeyringFromEnvironment(options.encryption_key_env, env);
@@ -143,7 +144,8 @@ int Run(const b24::Config& config, const std::map<std::string, std::string>& env
   if (!config.server.tls_cert_file.empty()) {
     grpc::SslServerCredentialsOptions ssl;
     grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
-    if (!ReadFile(config.server.tls_cert_file, &pair.cert_chain) || !ReadFile(config.server.tls_key_file, &pair.private_key)) {
+    if (!ReadFile(config.server.tls_cert_file, &pair.cert_chain) ||
+        !ReadFile(config.server.tls_key_file, &pair.private_key)) {
       log.Error("cannot read tls.cert_file / tls.key_file");
       return 2;
     }

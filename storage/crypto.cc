@@ -86,8 +86,8 @@ absl::StatusOr<Keyring> Keyring::Parse(absl::string_view spec) {
     } else {
       unsigned char digest[SHA256_DIGEST_LENGTH];
       SHA256(reinterpret_cast<const unsigned char*>(key.data()), key.size(), digest);
-      id = absl::StrCat("k", absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(digest), 4)))
-               .substr(0, 8);
+      id =
+          absl::StrCat("k", absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(digest), 4))).substr(0, 8);
     }
     for (const auto& [other, unused] : ring.keys_) {
       if (other == id) return absl::InvalidArgumentError(absl::StrCat("encryption key id '", id, "' is repeated"));
@@ -114,16 +114,15 @@ absl::StatusOr<std::string> Keyring::Encrypt(absl::string_view plaintext, absl::
   auto* out = reinterpret_cast<unsigned char*>(blob.data());
   CipherCtx ctx(EVP_CIPHER_CTX_new(), EVP_CIPHER_CTX_free);
   int len = 0, total = 0;
-  bool ok = ctx && RAND_bytes(out, kNonceBytes) == 1 &&
-            EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
-            EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, kNonceBytes, nullptr) == 1 &&
-            EVP_EncryptInit_ex(ctx.get(), nullptr, nullptr, reinterpret_cast<const unsigned char*>(key.data()),
-                               out) == 1 &&
-            EVP_EncryptUpdate(ctx.get(), nullptr, &len, reinterpret_cast<const unsigned char*>(context.data()),
-                              static_cast<int>(context.size())) == 1 &&
-            EVP_EncryptUpdate(ctx.get(), out + kNonceBytes, &len,
-                              reinterpret_cast<const unsigned char*>(plaintext.data()),
-                              static_cast<int>(plaintext.size())) == 1;
+  bool ok =
+      ctx && RAND_bytes(out, kNonceBytes) == 1 &&
+      EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, kNonceBytes, nullptr) == 1 &&
+      EVP_EncryptInit_ex(ctx.get(), nullptr, nullptr, reinterpret_cast<const unsigned char*>(key.data()), out) == 1 &&
+      EVP_EncryptUpdate(ctx.get(), nullptr, &len, reinterpret_cast<const unsigned char*>(context.data()),
+                        static_cast<int>(context.size())) == 1 &&
+      EVP_EncryptUpdate(ctx.get(), out + kNonceBytes, &len, reinterpret_cast<const unsigned char*>(plaintext.data()),
+                        static_cast<int>(plaintext.size())) == 1;
   total = len;
   ok = ok && EVP_EncryptFinal_ex(ctx.get(), out + kNonceBytes + total, &len) == 1 &&
        EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kTagBytes, out + kNonceBytes + total + len) == 1;
@@ -148,20 +147,20 @@ absl::StatusOr<std::string> Keyring::Decrypt(absl::string_view stored, absl::str
   std::string plain(n, '\0');
   CipherCtx ctx(EVP_CIPHER_CTX_new(), EVP_CIPHER_CTX_free);
   int len = 0;
-  bool ok = ctx && EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
-            EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, kNonceBytes, nullptr) == 1 &&
-            EVP_DecryptInit_ex(ctx.get(), nullptr, nullptr, reinterpret_cast<const unsigned char*>(key->data()),
-                               in) == 1 &&
-            EVP_DecryptUpdate(ctx.get(), nullptr, &len, reinterpret_cast<const unsigned char*>(context.data()),
-                              static_cast<int>(context.size())) == 1 &&
-            EVP_DecryptUpdate(ctx.get(), reinterpret_cast<unsigned char*>(plain.data()), &len, in + kNonceBytes,
-                              static_cast<int>(n)) == 1 &&
-            EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kTagBytes, in + kNonceBytes + n) == 1 &&
-            EVP_DecryptFinal_ex(ctx.get(), reinterpret_cast<unsigned char*>(plain.data()) + len, &len) == 1;
+  bool ok =
+      ctx && EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, kNonceBytes, nullptr) == 1 &&
+      EVP_DecryptInit_ex(ctx.get(), nullptr, nullptr, reinterpret_cast<const unsigned char*>(key->data()), in) == 1 &&
+      EVP_DecryptUpdate(ctx.get(), nullptr, &len, reinterpret_cast<const unsigned char*>(context.data()),
+                        static_cast<int>(context.size())) == 1 &&
+      EVP_DecryptUpdate(ctx.get(), reinterpret_cast<unsigned char*>(plain.data()), &len, in + kNonceBytes,
+                        static_cast<int>(n)) == 1 &&
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kTagBytes, in + kNonceBytes + n) == 1 &&
+      EVP_DecryptFinal_ex(ctx.get(), reinterpret_cast<unsigned char*>(plain.data()) + len, &len) == 1;
   if (!ok) {
     OPENSSL_cleanse(plain.data(), plain.size());
-    return absl::DataLossError(absl::StrCat("value encrypted with key '", p->id,
-                                            "' does not authenticate (wrong key or corrupted)"));
+    return absl::DataLossError(
+        absl::StrCat("value encrypted with key '", p->id, "' does not authenticate (wrong key or corrupted)"));
   }
   return plain;
 }

@@ -121,8 +121,8 @@ absl::StatusOr<Dialect> DetectDialect(soci::session& session) {
   if (backend == "postgresql") return Dialect::kPostgresql;
   if (backend == "mysql") return Dialect::kMysql;
   if (backend != "odbc") {
-    return absl::InvalidArgumentError(absl::StrCat("unsupported SOCI backend '", backend,
-                                                   "' (use sqlite3, postgresql, mysql or odbc)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("unsupported SOCI backend '", backend, "' (use sqlite3, postgresql, mysql or odbc)"));
   }
   auto ask = [&](const char* sql) {
     std::string v;

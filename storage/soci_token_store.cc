@@ -24,9 +24,7 @@ constexpr char kRefresh[] = "refresh_token";
 constexpr char kSecret[] = "client_secret";
 constexpr char kAppToken[] = "application_token";
 
-std::string Context(const std::string& member_id, const char* field) {
-  return absl::StrCat(member_id, "/", field);
-}
+std::string Context(const std::string& member_id, const char* field) { return absl::StrCat(member_id, "/", field); }
 
 absl::Status CheckFits(const internal::Layout& layout, const std::vector<std::pair<Field, Value>>& values) {
   for (const auto& [f, v] : values) {
@@ -67,10 +65,10 @@ absl::StatusOr<std::unique_ptr<SociTokenStore>> SociTokenStore::Open(const Store
     } catch (const std::exception& e) {
       if (!sql.is_connected()) throw;
       if (!options.create_if_missing) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "cannot read the token table ", table, " (",
-            internal::StatusFromException(e, false, "database says").message(),
-            "); create it with `bitrix24-service schema init` or point store.table at an existing table"));
+        return absl::FailedPreconditionError(
+            absl::StrCat("cannot read the token table ", table, " (",
+                         internal::StatusFromException(e, false, "database says").message(),
+                         "); create it with `bitrix24-service schema init` or point store.table at an existing table"));
       }
       for (const std::string& ddl : InitStatements(*dialect, options.columns)) sql << ddl;
       columns = internal::TableColumns(sql, *dialect, table);
@@ -101,9 +99,7 @@ std::vector<std::string> SociTokenStore::missing_columns() const {
   return out;
 }
 
-int64_t SociTokenStore::NowUnix() const {
-  return absl::ToUnixSeconds(options_.now ? options_.now() : absl::Now());
-}
+int64_t SociTokenStore::NowUnix() const { return absl::ToUnixSeconds(options_.now ? options_.now() : absl::Now()); }
 
 const std::string& SociTokenStore::Cell(const Row& row, Field f) const {
   static const std::string kEmpty;
@@ -177,9 +173,9 @@ absl::StatusOr<PortalRecord> SociTokenStore::Decode(const Row& row) {
       continue;
     }
     if (!options_.keyring) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "portal ", r.member_id, ": ", source.second, " is encrypted with key '", KeyIdOf(stored),
-          "' but no encryption key is configured (store.encryption_key_env)"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("portal ", r.member_id, ": ", source.second, " is encrypted with key '", KeyIdOf(stored),
+                       "' but no encryption key is configured (store.encryption_key_env)"));
     }
     absl::StatusOr<std::string> plain = options_.keyring->Decrypt(stored, Context(r.member_id, source.second));
     if (!plain.ok()) {
@@ -217,9 +213,9 @@ void SociTokenStore::ReencryptAppSecrets(const std::string& member_id, const Row
   if (!new_secret.ok() || !new_app.ok()) return;
   // Compare-and-swap on both columns: a concurrent Upsert wins. Best effort,
   // a failure only postpones the re-encryption to the next Get().
-  Statement st = internal::UpdatePortal(
-      layout_, {{internal::kClientSecret, *new_secret}, {internal::kApplicationToken, *new_app}}, member_id,
-      {{internal::kClientSecret, secret}, {internal::kApplicationToken, app}});
+  Statement st =
+      internal::UpdatePortal(layout_, {{internal::kClientSecret, *new_secret}, {internal::kApplicationToken, *new_app}},
+                             member_id, {{internal::kClientSecret, secret}, {internal::kApplicationToken, app}});
   (void)Execute("re-encrypting", false, st, {record.client_secret, record.application_token});
 }
 
@@ -258,12 +254,15 @@ absl::Status SociTokenStore::Upsert(const PortalRecord& r) {
   for (const auto* s : {&access, &refresh, &secret, &app}) {
     if (!s->ok()) return s->status();
   }
-  std::vector<std::pair<Field, Value>> values = {
-      {internal::kMemberId, r.member_id},     {internal::kAccessToken, *access},
-      {internal::kExpiresIn, absl::StrCat(r.expires_in)},
-      {internal::kApplicationToken, *app},    {internal::kRefreshToken, *refresh},
-      {internal::kDomain, r.domain},          {internal::kClientEndpoint, r.client_endpoint},
-      {internal::kClientId, r.client_id},     {internal::kClientSecret, *secret}};
+  std::vector<std::pair<Field, Value>> values = {{internal::kMemberId, r.member_id},
+                                                 {internal::kAccessToken, *access},
+                                                 {internal::kExpiresIn, absl::StrCat(r.expires_in)},
+                                                 {internal::kApplicationToken, *app},
+                                                 {internal::kRefreshToken, *refresh},
+                                                 {internal::kDomain, r.domain},
+                                                 {internal::kClientEndpoint, r.client_endpoint},
+                                                 {internal::kClientId, r.client_id},
+                                                 {internal::kClientSecret, *secret}};
   auto extra = [&](Field f, Value v) {
     if (layout_.has(f)) values.emplace_back(f, std::move(v));
   };
@@ -275,9 +274,9 @@ absl::Status SociTokenStore::Upsert(const PortalRecord& r) {
   extra(internal::kUpdatedAt, static_cast<long long>(NowUnix()));
   extra(internal::kKeyId, options_.keyring ? options_.keyring->primary_id() : std::string());
   if (absl::Status s = CheckFits(layout_, values); !s.ok()) return s;
-  absl::StatusOr<long long> n = Execute(absl::StrCat("saving portal ", r.member_id), true,
-                                        internal::UpsertPortal(layout_, values),
-                                        {r.access_token, r.refresh_token, r.client_secret, r.application_token});
+  absl::StatusOr<long long> n =
+      Execute(absl::StrCat("saving portal ", r.member_id), true, internal::UpsertPortal(layout_, values),
+              {r.access_token, r.refresh_token, r.client_secret, r.application_token});
   if (!n.ok()) return n.status();
   absl::MutexLock lock(&mu_);
   if (r.needs_reinstall && !layout_.has(internal::kNeedsReinstall)) {
@@ -368,8 +367,8 @@ absl::Status SociTokenStore::MarkNeedsReinstall(const std::string& member_id, co
     std::vector<std::pair<Field, Value>> sets = {{internal::kNeedsReinstall, 1LL}};
     if (layout_.has(internal::kUpdatedAt)) sets.emplace_back(internal::kUpdatedAt, static_cast<long long>(NowUnix()));
     Statement st = internal::UpdatePortal(layout_, sets, member_id, {{internal::kRefreshToken, cas_token}});
-    absl::StatusOr<long long> n = Execute(absl::StrCat("marking portal ", member_id, " for reinstallation"), true, st,
-                                          {cas_token});
+    absl::StatusOr<long long> n =
+        Execute(absl::StrCat("marking portal ", member_id, " for reinstallation"), true, st, {cas_token});
     if (!n.ok()) return n.status();
     if (*n > 0) return absl::OkStatus();
   }

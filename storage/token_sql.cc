@@ -9,9 +9,9 @@ namespace b24::storage::internal {
 namespace {
 
 constexpr const char* kConfigKeys[kSeedFieldCount] = {
-    "store.column.member_id",     "store.column.access_token", "store.column.expires_in",
+    "store.column.member_id",         "store.column.access_token",  "store.column.expires_in",
     "store.column.application_token", "store.column.refresh_token", "store.column.domain",
-    "store.column.client_endpoint", "store.column.client_id",  "store.column.client_secret"};
+    "store.column.client_endpoint",   "store.column.client_id",     "store.column.client_secret"};
 
 class Builder {
  public:
@@ -37,9 +37,12 @@ class Builder {
   std::string Exact(Field f, const std::string& value) {
     std::string p = Bind(value);
     switch (layout_.dialect) {
-      case Dialect::kMysql: return absl::StrCat("CAST(", Col(f), " AS BINARY) = ", p);
-      case Dialect::kSqlServer: return absl::StrCat(Col(f), " COLLATE Latin1_General_BIN2 = ", p);
-      default: return absl::StrCat(Col(f), " = ", p);
+      case Dialect::kMysql:
+        return absl::StrCat("CAST(", Col(f), " AS BINARY) = ", p);
+      case Dialect::kSqlServer:
+        return absl::StrCat(Col(f), " COLLATE Latin1_General_BIN2 = ", p);
+      default:
+        return absl::StrCat(Col(f), " = ", p);
     }
   }
   std::string Mark() const { return absl::StrCat(":p", st_.params.size()); }
@@ -57,16 +60,26 @@ class Builder {
 
 std::string ConfiguredName(const StoreColumns& c, Field field) {
   switch (field) {
-    case kMemberId: return c.member_id;
-    case kAccessToken: return c.access_token;
-    case kExpiresIn: return c.expires_in;
-    case kApplicationToken: return c.application_token;
-    case kRefreshToken: return c.refresh_token;
-    case kDomain: return c.domain;
-    case kClientEndpoint: return c.client_endpoint;
-    case kClientId: return c.client_id;
-    case kClientSecret: return c.client_secret;
-    default: return ExtraColumns()[field - kSeedFieldCount].name;
+    case kMemberId:
+      return c.member_id;
+    case kAccessToken:
+      return c.access_token;
+    case kExpiresIn:
+      return c.expires_in;
+    case kApplicationToken:
+      return c.application_token;
+    case kRefreshToken:
+      return c.refresh_token;
+    case kDomain:
+      return c.domain;
+    case kClientEndpoint:
+      return c.client_endpoint;
+    case kClientId:
+      return c.client_id;
+    case kClientSecret:
+      return c.client_secret;
+    default:
+      return ExtraColumns()[field - kSeedFieldCount].name;
   }
 }
 
@@ -137,12 +150,12 @@ Statement UpsertPortal(const Layout& layout, const std::vector<std::pair<Field, 
         src.push_back(absl::StrCat(marks[i], " AS ", cols[i]));
         src_cols.push_back(absl::StrCat("src.", cols[i]));
       }
-      return b.Done(absl::StrCat(
-          "MERGE INTO ", b.Table(), " WITH (HOLDLOCK) AS dst USING (SELECT ", absl::StrJoin(src, ", "),
-          ") AS src ON dst.", cols[0], " = src.", cols[0], " WHEN MATCHED THEN UPDATE SET ",
-          updated([](const std::string& c) { return absl::StrCat(c, " = src.", c); }),
-          " WHEN NOT MATCHED THEN INSERT (", absl::StrJoin(cols, ", "), ") VALUES (", absl::StrJoin(src_cols, ", "),
-          ");"));
+      return b.Done(absl::StrCat("MERGE INTO ", b.Table(), " WITH (HOLDLOCK) AS dst USING (SELECT ",
+                                 absl::StrJoin(src, ", "), ") AS src ON dst.", cols[0], " = src.", cols[0],
+                                 " WHEN MATCHED THEN UPDATE SET ",
+                                 updated([](const std::string& c) { return absl::StrCat(c, " = src.", c); }),
+                                 " WHEN NOT MATCHED THEN INSERT (", absl::StrJoin(cols, ", "), ") VALUES (",
+                                 absl::StrJoin(src_cols, ", "), ");"));
     }
   }
   return b.Done(insert);

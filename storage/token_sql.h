@@ -46,8 +46,8 @@ std::string ConfiguredName(const StoreColumns& columns, Field field);
 
 struct Layout {
   Dialect dialect = Dialect::kSqlite;
-  std::string table;                              // as configured
-  std::array<std::string, kFieldCount> column;    // as stored; "" = absent
+  std::string table;                            // as configured
+  std::array<std::string, kFieldCount> column;  // as stored; "" = absent
   bool has(Field f) const { return !column[f].empty(); }
 };
 
@@ -59,7 +59,7 @@ absl::StatusOr<Layout> ResolveLayout(Dialect dialect, const StoreColumns& column
 
 using Value = std::variant<std::string, long long>;
 struct Statement {
-  std::string sql;            // placeholders :p1, :p2, ... in `params` order
+  std::string sql;  // placeholders :p1, :p2, ... in `params` order
   std::vector<Value> params;
 };
 

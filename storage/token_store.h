@@ -32,17 +32,17 @@ namespace b24::storage {
 
 struct PortalRecord {
   std::string member_id;
-  std::string domain;             // portal host, e.g. "example.bitrix24.com"
-  std::string client_endpoint;    // "https://example.bitrix24.com/rest/"
-  std::string server_endpoint;    // OAuth server REST URL ("" = configured default)
+  std::string domain;           // portal host, e.g. "example.bitrix24.com"
+  std::string client_endpoint;  // "https://example.bitrix24.com/rest/"
+  std::string server_endpoint;  // OAuth server REST URL ("" = configured default)
   std::string client_id;
-  std::string client_secret;      // plaintext here; encrypted at rest when configured
+  std::string client_secret;  // plaintext here; encrypted at rest when configured
   std::string access_token;
   std::string refresh_token;
   std::string application_token;
-  int64_t expires_in = 3600;      // lifetime Bitrix24 announced (seed column)
-  int64_t expires_at = 0;         // unix seconds; 0 = unknown (table without the column)
-  bool needs_reinstall = false;   // the OAuth server rejected the refresh token
+  int64_t expires_in = 3600;     // lifetime Bitrix24 announced (seed column)
+  int64_t expires_at = 0;        // unix seconds; 0 = unknown (table without the column)
+  bool needs_reinstall = false;  // the OAuth server rejected the refresh token
   // Set by Get/List: the refresh_token column exactly as stored (ciphertext
   // when encrypted). Pass it back to TryLease/SwapTokens/MarkNeedsReinstall.
   std::string cas_token;

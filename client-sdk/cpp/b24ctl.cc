@@ -42,14 +42,18 @@ int main(int argc, char** argv) {
   std::vector<std::string> args;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a.rfind("--target=", 0) == 0) target = a.substr(9);
+    if (a.rfind("--target=", 0) == 0)
+      target = a.substr(9);
     else if (a.rfind("--timeout=", 0) == 0) {
       if (!absl::SimpleAtod(a.substr(10), &timeout) || timeout <= 0) return Usage();
     } else if (a.rfind("--limit=", 0) == 0) {
       if (!absl::SimpleAtoi(a.substr(8), &limit) || limit < 0) return Usage();
-    } else if (a == "--halt") halt = true;
-    else if (a == "--help" || a == "-h") return Usage();
-    else args.push_back(a);
+    } else if (a == "--halt")
+      halt = true;
+    else if (a == "--help" || a == "-h")
+      return Usage();
+    else
+      args.push_back(a);
   }
   if (args.empty()) return Usage();
   auto client = b24::client::Client::Insecure(target, absl::Seconds(timeout));
@@ -67,8 +71,9 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (cmd == "getall" && (args.size() == 3 || args.size() == 4)) {
-    auto n = client.GetAll(b24::client::ParsePortal(args[1]), args[2], args.size() == 4 ? args[3] : "", limit,
-                           [](const std::string& item) { std::cout << item << "\n"; }, absl::Seconds(timeout));
+    auto n = client.GetAll(
+        b24::client::ParsePortal(args[1]), args[2], args.size() == 4 ? args[3] : "", limit,
+        [](const std::string& item) { std::cout << item << "\n"; }, absl::Seconds(timeout));
     if (!n.ok()) return Fail(n.status());
     return 0;
   }

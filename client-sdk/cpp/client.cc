@@ -95,8 +95,7 @@ absl::StatusOr<std::string> Client::Batch(const v1::PortalRef& portal, const std
   v1::BatchRequest request;
   std::string wrapped = absl::StrCat("{\"commands\":", commands_json, "}");
   if (!JsonStringToMessage(wrapped, &request).ok()) {
-    return absl::InvalidArgumentError(
-        "commands must be a JSON list of {\"key\": k, \"method\": m, \"params\": {...}}");
+    return absl::InvalidArgumentError("commands must be a JSON list of {\"key\": k, \"method\": m, \"params\": {...}}");
   }
   *request.mutable_portal() = portal;
   request.set_halt(halt);
@@ -110,8 +109,7 @@ absl::StatusOr<std::string> Client::Batch(const v1::PortalRef& portal, const std
 
 absl::StatusOr<int64_t> Client::GetAll(const v1::PortalRef& portal, const std::string& method,
                                        const std::string& params_json, int64_t limit,
-                                       const std::function<void(const std::string&)>& on_item,
-                                       absl::Duration timeout) {
+                                       const std::function<void(const std::string&)>& on_item, absl::Duration timeout) {
   v1::GetAllRequest request;
   *request.mutable_portal() = portal;
   request.set_method(method);

@@ -42,8 +42,7 @@ class Client {
                                    const std::string& params_json);
   // Runs commands given as a JSON object {key: {"method": m, "params": {...}}}
   // or a list of such objects with "key"; returns BatchResponse as JSON text.
-  absl::StatusOr<std::string> Batch(const bitrix24::v1::PortalRef& portal, const std::string& commands_json,
-                                    bool halt);
+  absl::StatusOr<std::string> Batch(const bitrix24::v1::PortalRef& portal, const std::string& commands_json, bool halt);
   // Streams every item of a list method; `on_item` gets each item as JSON text.
   // Returns the number of items.
   absl::StatusOr<int64_t> GetAll(const bitrix24::v1::PortalRef& portal, const std::string& method,

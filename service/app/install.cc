@@ -46,10 +46,10 @@ absl::StatusOr<storage::PortalRecord> ParseInstall(const InstallInput& in, absl:
   struct Names {
     const char *access, *refresh, *member, *domain, *server, *app_token, *expires_in;
   };
-  static constexpr Names kUi = {"AUTH_ID", "REFRESH_ID", "member_id", "DOMAIN",
+  static constexpr Names kUi = {"AUTH_ID",         "REFRESH_ID",        "member_id",   "DOMAIN",
                                 "SERVER_ENDPOINT", "APPLICATION_TOKEN", "AUTH_EXPIRES"};
-  static constexpr Names kEvent = {"auth[access_token]", "auth[refresh_token]", "auth[member_id]",
-                                   "auth[domain]", "auth[server_endpoint]", "auth[application_token]",
+  static constexpr Names kEvent = {"auth[access_token]", "auth[refresh_token]",   "auth[member_id]",
+                                   "auth[domain]",       "auth[server_endpoint]", "auth[application_token]",
                                    "auth[expires_in]"};
   bool event = in.kind == InstallInput::Kind::kOnAppInstall;
   const Names& n = event ? kEvent : kUi;
@@ -93,8 +93,9 @@ void Installer::Install(const InstallInput& input, absl::Time deadline,
   absl::StatusOr<storage::PortalRecord> record = ParseInstall(input, clock_.Now());
   if (!record.ok()) return done(record.status());
   absl::StatusOr<http::Url> url = http::ParseUrl(record->client_endpoint);
-  if (!url.ok()) return done(GatewayError(absl::StatusCode::kInvalidArgument, "INVALID_INSTALL",
-                                          absl::StrCat("client_endpoint: ", url.status().message())));
+  if (!url.ok())
+    return done(GatewayError(absl::StatusCode::kInvalidArgument, "INVALID_INSTALL",
+                             absl::StrCat("client_endpoint: ", url.status().message())));
   if (absl::Status s = rest_.policy().Check(*url); !s.ok()) return done(s);
   rest::Portal probe;
   probe.id = record->member_id;

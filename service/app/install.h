@@ -40,7 +40,8 @@ absl::StatusOr<storage::PortalRecord> ParseInstall(const InstallInput& input, ab
 
 class Installer {
  public:
-  Installer(auth::OAuthManager& oauth, rest::RestClient& rest, Clock& clock) : oauth_(oauth), rest_(rest), clock_(clock) {}
+  Installer(auth::OAuthManager& oauth, rest::RestClient& rest, Clock& clock)
+      : oauth_(oauth), rest_(rest), clock_(clock) {}
   void Install(const InstallInput& input, absl::Time deadline, std::function<void(absl::StatusOr<InstallOutput>)> done);
 
  private:

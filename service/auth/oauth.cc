@@ -25,7 +25,8 @@ absl::Status ReinstallError(const std::string& member_id, const std::string& cod
       absl::StatusCode::kFailedPrecondition,
       absl::StrCat("portal ", member_id, " must be reinstalled: the OAuth server rejected its refresh token (", code,
                    description.empty() ? "" : ": " + description, ")"),
-      {code.empty() ? "NEEDS_REINSTALL" : code, std::string(kDomainPortal),
+      {code.empty() ? "NEEDS_REINSTALL" : code,
+       std::string(kDomainPortal),
        {{"member_id", member_id}, {"error_description", description}, {"needs_reinstall", "true"}}});
 }
 
@@ -35,27 +36,27 @@ absl::StatusOr<storage::TokenUpdate> ParseTokenResponse(const http::HttpResponse
   rest::JsonParse parsed = rest::ParseUntrustedJson(response.body);
   Json& body = parsed.value;
   if (!parsed.ok() || !body.is_object()) {
-    return ErrorWithDetail(absl::StatusCode::kUnavailable,
-                           absl::StrCat("OAuth server answered HTTP ", response.status, " without a JSON body"),
-                           {"OAUTH_BAD_RESPONSE", std::string(kDomainGateway),
-                            {{"http_status", absl::StrCat(response.status)}}});
+    return ErrorWithDetail(
+        absl::StatusCode::kUnavailable,
+        absl::StrCat("OAuth server answered HTTP ", response.status, " without a JSON body"),
+        {"OAUTH_BAD_RESPONSE", std::string(kDomainGateway), {{"http_status", absl::StrCat(response.status)}}});
   }
   if (body.contains("error")) {  // wrong_client comes with HTTP 200
     std::string code = body["error"].is_string() ? body["error"].get<std::string>().substr(0, 200) : "invalid_response";
     std::string description = rest::JsonString(body, "error_description");
-    absl::StatusCode grpc_code = IsReinstallError(code) ? absl::StatusCode::kFailedPrecondition
+    absl::StatusCode grpc_code = IsReinstallError(code)   ? absl::StatusCode::kFailedPrecondition
                                  : response.status >= 500 ? absl::StatusCode::kUnavailable
                                                           : absl::StatusCode::kFailedPrecondition;
     return ErrorWithDetail(grpc_code, absl::StrCat("OAuth server: ", code, ": ", description),
-                           {code, std::string(kDomainPortal),
+                           {code,
+                            std::string(kDomainPortal),
                             {{"error_description", description}, {"http_status", absl::StrCat(response.status)}}});
   }
   if (response.status != 200 || rest::JsonString(body, "access_token").empty() ||
       rest::JsonString(body, "refresh_token").empty()) {
-    return ErrorWithDetail(absl::StatusCode::kUnavailable,
-                           absl::StrCat("OAuth server answered HTTP ", response.status, " without tokens"),
-                           {"OAUTH_BAD_RESPONSE", std::string(kDomainGateway),
-                            {{"http_status", absl::StrCat(response.status)}}});
+    return ErrorWithDetail(
+        absl::StatusCode::kUnavailable, absl::StrCat("OAuth server answered HTTP ", response.status, " without tokens"),
+        {"OAUTH_BAD_RESPONSE", std::string(kDomainGateway), {{"http_status", absl::StrCat(response.status)}}});
   }
   auto num = [&](const char* k, int64_t fallback) {
     if (!body.contains(k)) return fallback;
@@ -130,9 +131,7 @@ class PortalTokens final : public rest::TokenProvider, public std::enable_shared
   }
 
   // The stored token may be sent.
-  bool Usable() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return !Expiring(record_) && record_.access_token != dead_token_;
-  }
+  bool Usable() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !Expiring(record_) && record_.access_token != dead_token_; }
 
   bool Expiring(const storage::PortalRecord& r) {
     return r.expires_at > 0 && absl::FromUnixSeconds(r.expires_at) - m_.clock_.Now() < m_.options_.refresh_ahead;
@@ -155,8 +154,10 @@ class PortalTokens final : public rest::TokenProvider, public std::enable_shared
       token = record_.access_token;
     }
     for (auto& w : waiters) {
-      if (status.ok()) w(token);
-      else w(status);
+      if (status.ok())
+        w(token);
+      else
+        w(status);
     }
   }
 
@@ -174,15 +175,15 @@ class PortalTokens final : public rest::TokenProvider, public std::enable_shared
     if (row->needs_reinstall) return Complete(ReinstallError(member_id_, "", "marked for reinstallation"));
     if (row->access_token != stale && !Expiring(*row)) return Complete(absl::OkStatus(), *row);
     absl::Time now = m_.clock_.Now();
-    absl::StatusOr<bool> claimed = m_.store_.TryLease(member_id_, row->cas_token, m_.options_.owner,
-                                                      absl::ToUnixSeconds(now + m_.options_.lease),
-                                                      absl::ToUnixSeconds(now));
+    absl::StatusOr<bool> claimed =
+        m_.store_.TryLease(member_id_, row->cas_token, m_.options_.owner, absl::ToUnixSeconds(now + m_.options_.lease),
+                           absl::ToUnixSeconds(now));
     if (!claimed.ok()) return Complete(claimed.status());
     if (!*claimed) {
       if (now - started > 2 * m_.options_.lease) {
-        return Complete(GatewayError(absl::StatusCode::kUnavailable, "REFRESH_TIMEOUT",
-                                     absl::StrCat("another process holds the token refresh of ", member_id_,
-                                                  " and has not finished it")));
+        return Complete(GatewayError(
+            absl::StatusCode::kUnavailable, "REFRESH_TIMEOUT",
+            absl::StrCat("another process holds the token refresh of ", member_id_, " and has not finished it")));
       }
       auto self = shared_from_this();
       m_.clock_.RunAfter(m_.options_.poll_interval, [self] { self->m_.worker_.Post([self] { self->Step(); }); });
@@ -260,7 +261,7 @@ class PortalTokens final : public rest::TokenProvider, public std::enable_shared
   std::string stale_ ABSL_GUARDED_BY(mu_);
   std::string dead_token_ ABSL_GUARDED_BY(mu_);  // rejected by the portal as expired: never sent again
   absl::Time failed_until_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
-  absl::Status failure_ ABSL_GUARDED_BY(mu_);    // of the last refresh, while failed_until_ is ahead
+  absl::Status failure_ ABSL_GUARDED_BY(mu_);  // of the last refresh, while failed_until_ is ahead
   absl::Time started_ ABSL_GUARDED_BY(mu_);
   std::vector<TokenCallback> waiters_ ABSL_GUARDED_BY(mu_);
 };

@@ -56,7 +56,7 @@ struct OAuthOptions {
   // on the portal with the dead token).
   absl::Duration failure_cooldown = absl::Seconds(5);
   absl::Duration refresh_ahead = absl::Minutes(5);
-  absl::Duration lease = absl::Seconds(30);       // how long a refresh claim holds
+  absl::Duration lease = absl::Seconds(30);  // how long a refresh claim holds
   absl::Duration poll_interval = absl::Milliseconds(100);
   absl::Duration request_timeout = absl::Seconds(30);
   std::string owner;  // this process's lease id (host:pid:random)

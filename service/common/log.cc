@@ -14,12 +14,18 @@ namespace b24 {
 
 bool ParseLogLevel(absl::string_view text, LogLevel* out) {
   std::string t = absl::AsciiStrToLower(text);
-  if (t == "debug") *out = LogLevel::kDebug;
-  else if (t == "info") *out = LogLevel::kInfo;
-  else if (t == "warning" || t == "warn") *out = LogLevel::kWarning;
-  else if (t == "error") *out = LogLevel::kError;
-  else if (t == "off") *out = LogLevel::kOff;
-  else return false;
+  if (t == "debug")
+    *out = LogLevel::kDebug;
+  else if (t == "info")
+    *out = LogLevel::kInfo;
+  else if (t == "warning" || t == "warn")
+    *out = LogLevel::kWarning;
+  else if (t == "error")
+    *out = LogLevel::kError;
+  else if (t == "off")
+    *out = LogLevel::kOff;
+  else
+    return false;
   return true;
 }
 
@@ -31,8 +37,8 @@ const char* LogLevelName(LogLevel level) {
 void Logger::Log(LogLevel level, absl::string_view message) {
   if (!Enabled(level)) return;
   static constexpr const char* kNames[] = {"DEBUG", "INFO", "WARNING", "ERROR"};
-  std::string line = absl::StrCat(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()),
-                                  " ", kNames[static_cast<int>(level)], " ", message, "\n");
+  std::string line = absl::StrCat(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()), " ",
+                                  kNames[static_cast<int>(level)], " ", message, "\n");
   absl::MutexLock lock(&mu_);
   *out_ << line << std::flush;
 }

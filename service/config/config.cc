@@ -32,7 +32,11 @@ struct Key {
 // to the field — so the key table says once which key sets which field.
 template <class Get>
 Key Str(const char* name, const char* help, Get get) {
-  return {name, help, [get](Config& c, const std::string& v) { get(c) = v; return true; },
+  return {name, help,
+          [get](Config& c, const std::string& v) {
+            get(c) = v;
+            return true;
+          },
           [get](const Config& c) { return get(c).empty() ? std::string("none") : get(c); }};
 }
 template <class Get>
@@ -55,8 +59,7 @@ Key Int(const char* name, const char* help, Get get) {
 }
 template <class Get>
 Key Dbl(const char* name, const char* help, Get get) {
-  return {name, help,
-          [get](Config& c, const std::string& v) { return absl::SimpleAtod(v, &get(c)) && get(c) >= 0; },
+  return {name, help, [get](Config& c, const std::string& v) { return absl::SimpleAtod(v, &get(c)) && get(c) >= 0; },
           [get](const Config& c) { return absl::StrCat(get(c)); }};
 }
 template <class Get>
@@ -83,9 +86,12 @@ Key List(const char* name, const char* help, Get get) {
 bool ParseBytes(const std::string& text, int64_t* out) {
   std::string v(absl::StripAsciiWhitespace(text));
   int64_t unit = 1;
-  for (auto [suffix, factor] : std::initializer_list<std::pair<const char*, int64_t>>{
-           {"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", int64_t{1} << 30}, {"K", 1 << 10}, {"M", 1 << 20},
-           {"G", int64_t{1} << 30}}) {
+  for (auto [suffix, factor] : std::initializer_list<std::pair<const char*, int64_t>>{{"KiB", 1 << 10},
+                                                                                      {"MiB", 1 << 20},
+                                                                                      {"GiB", int64_t{1} << 30},
+                                                                                      {"K", 1 << 10},
+                                                                                      {"M", 1 << 20},
+                                                                                      {"G", int64_t{1} << 30}}) {
     if (absl::EndsWith(v, suffix)) {
       v = v.substr(0, v.size() - strlen(suffix));
       unit = factor;
@@ -114,7 +120,8 @@ Key Bytes(const char* name, const char* help, Get get) {
           [get](const Config& c) { return ShowBytes(static_cast<int64_t>(get(c))); }};
 }
 
-#define B24_FIELD(path) [](auto& c) -> auto& { return c.path; }
+#define B24_FIELD(path) \
+  [](auto& c) -> auto& { return c.path; }
 
 const std::vector<Key>& Keys() {
   static const std::vector<Key> keys = {
@@ -173,8 +180,7 @@ const std::vector<Key>& Keys() {
       Column("store.column.member_id", "member_id column", B24_FIELD(store.columns.member_id)),
       Column("store.column.access_token", "access_token column", B24_FIELD(store.columns.access_token)),
       Column("store.column.expires_in", "expires_in column", B24_FIELD(store.columns.expires_in)),
-      Column("store.column.application_token", "application_token column",
-             B24_FIELD(store.columns.application_token)),
+      Column("store.column.application_token", "application_token column", B24_FIELD(store.columns.application_token)),
       Column("store.column.refresh_token", "refresh_token column", B24_FIELD(store.columns.refresh_token)),
       Column("store.column.domain", "domain column", B24_FIELD(store.columns.domain)),
       Column("store.column.client_endpoint", "client_endpoint column", B24_FIELD(store.columns.client_endpoint)),
@@ -185,8 +191,7 @@ const std::vector<Key>& Keys() {
       Dbl("limits.drain_per_second", "leaky bucket drain of a standard portal",
           B24_FIELD(limits.standard.drain_per_second)),
       Int("limits.burst", "leaky bucket size of a standard portal", B24_FIELD(limits.standard.burst)),
-      Bool("limits.detect_plan",
-           "ask app.info once per OAuth portal for its plan when limits.plan.<domain> is not set",
+      Bool("limits.detect_plan", "ask app.info once per OAuth portal for its plan when limits.plan.<domain> is not set",
            B24_FIELD(rest.detect_plan)),
       Int("limits.max_in_flight_per_portal", "concurrent upstream requests per portal",
           B24_FIELD(limits.max_in_flight_per_portal)),
@@ -266,8 +271,7 @@ bool ParseConfigDuration(const std::string& text, absl::Duration* out) {
   return absl::ParseDuration(text, out) && *out >= absl::ZeroDuration();
 }
 
-absl::StatusOr<Config> LoadConfig(const std::vector<std::string>& args,
-                                  const std::map<std::string, std::string>& env) {
+absl::StatusOr<Config> LoadConfig(const std::vector<std::string>& args, const std::map<std::string, std::string>& env) {
   Config c;
   std::vector<std::pair<std::string, std::string>> flags;
   std::string file;
@@ -280,8 +284,10 @@ absl::StatusOr<Config> LoadConfig(const std::vector<std::string>& args,
       return absl::InvalidArgumentError(absl::StrCat("flag '", a, "' needs a value: --key=value"));
     }
     std::string key = body.substr(0, eq), value = body.substr(eq + 1);
-    if (key == "config") file = value;
-    else flags.emplace_back(key, value);
+    if (key == "config")
+      file = value;
+    else
+      flags.emplace_back(key, value);
   }
   if (!file.empty()) {
     std::vector<std::pair<std::string, std::string>> entries;
@@ -352,9 +358,9 @@ std::string DescribeConfig() {
         << ")\n";
   }
   out << "  webhooks.<name>  (env B24_WEBHOOK_<NAME>)\n      incoming webhook URL callers address by name\n";
-  out << "  limits.plan.<domain>\n      standard or enterprise: the portal's leaky bucket (" << defaults.limits.standard.drain_per_second
-      << "/s," << defaults.limits.standard.burst << " or " << defaults.limits.enterprise.drain_per_second << "/s,"
-      << defaults.limits.enterprise.burst << ")\n";
+  out << "  limits.plan.<domain>\n      standard or enterprise: the portal's leaky bucket ("
+      << defaults.limits.standard.drain_per_second << "/s," << defaults.limits.standard.burst << " or "
+      << defaults.limits.enterprise.drain_per_second << "/s," << defaults.limits.enterprise.burst << ")\n";
   return out.str();
 }
 

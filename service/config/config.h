@@ -50,10 +50,10 @@ struct ServerOptions {
 struct SecurityOptions {
   // Host suffixes (match on '.', or exact): Bitrix24's cloud domains.
   std::vector<std::string> allowed_hosts = {
-      "bitrix24.com", "bitrix24.ru", "bitrix24.de", "bitrix24.es", "bitrix24.eu", "bitrix24.fr",
-      "bitrix24.it", "bitrix24.pl", "bitrix24.uk", "bitrix24.com.br", "bitrix24.in", "bitrix24.cn",
-      "bitrix24.co", "bitrix24.jp", "bitrix24.com.tr", "bitrix24.id", "bitrix24.vn", "bitrix24.by",
-      "bitrix24.kz", "bitrix24.ua", "bitrix24.site", "bitrix24.shop", "bitrix.info", "bitrix24.tech"};
+      "bitrix24.com", "bitrix24.ru", "bitrix24.de",     "bitrix24.es",     "bitrix24.eu", "bitrix24.fr",
+      "bitrix24.it",  "bitrix24.pl", "bitrix24.uk",     "bitrix24.com.br", "bitrix24.in", "bitrix24.cn",
+      "bitrix24.co",  "bitrix24.jp", "bitrix24.com.tr", "bitrix24.id",     "bitrix24.vn", "bitrix24.by",
+      "bitrix24.kz",  "bitrix24.ua", "bitrix24.site",   "bitrix24.shop",   "bitrix.info", "bitrix24.tech"};
   // Plain http:// portals (tests, sandboxes).
   bool allow_http = false;
   // Loopback hosts and addresses (tests, the emulator).
@@ -64,20 +64,19 @@ struct SecurityOptions {
 
 struct Config {
   ServerOptions server;
-  http::CurlOptions http;          // http.*
-  rest::RestClientOptions rest;    // http.request_timeout, http.max_json_*, limits.detect_plan
-  exec::ExecutorOptions limits;    // limits.*, retry.*, http.min_attempt_time
-  SecurityOptions security;        // security.*
-  auth::OAuthOptions oauth;        // oauth.*
-  storage::StoreOptions store;     // store.*
-  grpcapi::ServiceOptions grpc;    // grpc.*
+  http::CurlOptions http;                       // http.*
+  rest::RestClientOptions rest;                 // http.request_timeout, http.max_json_*, limits.detect_plan
+  exec::ExecutorOptions limits;                 // limits.*, retry.*, http.min_attempt_time
+  SecurityOptions security;                     // security.*
+  auth::OAuthOptions oauth;                     // oauth.*
+  storage::StoreOptions store;                  // store.*
+  grpcapi::ServiceOptions grpc;                 // grpc.*
   std::map<std::string, std::string> webhooks;  // name → URL
 };
 
 // Loads the configuration: `args` are argv[1..] (flags --key=value, --config=PATH
 // names the YAML file); `env` the process environment. Unknown keys → InvalidArgument.
-absl::StatusOr<Config> LoadConfig(const std::vector<std::string>& args,
-                                  const std::map<std::string, std::string>& env);
+absl::StatusOr<Config> LoadConfig(const std::vector<std::string>& args, const std::map<std::string, std::string>& env);
 
 // The table of keys: key, environment variable, meaning and live default
 // (for --help and docs/configuration.md).

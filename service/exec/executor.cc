@@ -19,15 +19,16 @@ absl::Status MayHaveExecuted(const absl::Status& failure, const std::string& met
   ErrorDetail d = GetErrorDetail(failure).value_or(ErrorDetail{"UPSTREAM_FAILURE", std::string(kDomainGateway), {}});
   if (d.metadata["may_have_executed"] == "true") return failure;
   d.metadata["may_have_executed"] = "true";
-  return ErrorWithDetail(failure.code(),
-                         absl::StrCat(failure.message(), "; ", method,
-                                      " changes data and may have been executed, so it was not retried"),
-                         std::move(d));
+  return ErrorWithDetail(
+      failure.code(),
+      absl::StrCat(failure.message(), "; ", method, " changes data and may have been executed, so it was not retried"),
+      std::move(d));
 }
 
 absl::Status GaveUp(const absl::Status& failure, int attempts) {
-  return ErrorWithDetail(failure.code(), absl::StrCat(failure.message(), " (gave up after ", attempts, " attempts)"),
-                         GetErrorDetail(failure).value_or(ErrorDetail{"UPSTREAM_FAILURE", std::string(kDomainGateway), {}}));
+  return ErrorWithDetail(
+      failure.code(), absl::StrCat(failure.message(), " (gave up after ", attempts, " attempts)"),
+      GetErrorDetail(failure).value_or(ErrorDetail{"UPSTREAM_FAILURE", std::string(kDomainGateway), {}}));
 }
 
 // A timer due "now" would run Pump again at once: wait at least this long.
@@ -37,9 +38,12 @@ constexpr absl::Duration kMinTimer = absl::Milliseconds(1);
 
 bool ParsePlan(const std::string& text, Plan* out) {
   std::string t = absl::AsciiStrToLower(text);
-  if (t == "standard") *out = Plan::kStandard;
-  else if (t == "enterprise") *out = Plan::kEnterprise;
-  else return false;
+  if (t == "standard")
+    *out = Plan::kStandard;
+  else if (t == "enterprise")
+    *out = Plan::kEnterprise;
+  else
+    return false;
   return true;
 }
 
@@ -48,9 +52,9 @@ const char* PlanName(Plan plan) { return plan == Plan::kEnterprise ? "enterprise
 struct Executor::Task {
   Job job;
   JobDone done;
-  int attempts = 0;        // sent so far
-  int limit_retries = 0;   // repeats caused by limit errors
-  uint64_t tag = 0;        // fair-queueing order within the portal
+  int attempts = 0;       // sent so far
+  int limit_retries = 0;  // repeats caused by limit errors
+  uint64_t tag = 0;       // fair-queueing order within the portal
   absl::Time not_before = absl::InfinitePast();
 };
 
@@ -64,8 +68,13 @@ struct Executor::Portal {
 };
 
 Executor::Executor(http::Transport& transport, Clock& clock, Logger& log, ExecutorOptions options)
-    : transport_(transport), clock_(clock), log_(log), options_(std::move(options)), retry_(options_.retry),
-      rng_(options_.seed), alive_(std::make_shared<std::atomic<bool>>(true)) {}
+    : transport_(transport),
+      clock_(clock),
+      log_(log),
+      options_(std::move(options)),
+      retry_(options_.retry),
+      rng_(options_.seed),
+      alive_(std::make_shared<std::atomic<bool>>(true)) {}
 
 Executor::~Executor() { *alive_ = false; }
 
@@ -227,20 +236,19 @@ void Executor::Dispatch(std::shared_ptr<Task> task) {
   absl::Duration left = task->job.deadline - clock_.Now() - kReplyMargin;
   if (left < options_.retry.min_attempt_time && task->job.deadline != absl::InfiniteFuture()) {
     Unsend(*task);
-    Fail(task, http::MarkNotSent(GatewayError(
-                   absl::StatusCode::kDeadlineExceeded, "DEADLINE_BEFORE_SEND",
-                   absl::StrCat(task->job.method, " on ", task->job.portal, " was not sent: ",
-                                absl::FormatDuration(std::max(left + kReplyMargin, absl::ZeroDuration())),
-                                " of the deadline were left, less than http.min_attempt_time (",
-                                absl::FormatDuration(options_.retry.min_attempt_time), ")"))));
+    Fail(task, http::MarkNotSent(
+                   GatewayError(absl::StatusCode::kDeadlineExceeded, "DEADLINE_BEFORE_SEND",
+                                absl::StrCat(task->job.method, " on ", task->job.portal, " was not sent: ",
+                                             absl::FormatDuration(std::max(left + kReplyMargin, absl::ZeroDuration())),
+                                             " of the deadline were left, less than http.min_attempt_time (",
+                                             absl::FormatDuration(options_.retry.min_attempt_time), ")"))));
     Pump(task->job.portal);
     return;
   }
   request->timeout = std::min(request->timeout, left);
   request->idempotent = task->job.idempotent;
-  transport_.Send(std::move(*request), [this, task](absl::StatusOr<http::HttpResponse> result) {
-    OnResult(task, std::move(result));
-  });
+  transport_.Send(std::move(*request),
+                  [this, task](absl::StatusOr<http::HttpResponse> result) { OnResult(task, std::move(result)); });
 }
 
 void Executor::OnResult(std::shared_ptr<Task> task, absl::StatusOr<http::HttpResponse> result) {
@@ -335,8 +343,8 @@ void Executor::SetDetectedPlan(const std::string& portal, Plan plan) {
   PortalLimits now = p.bucket->limits();
   if (limits.drain_per_second == now.drain_per_second && limits.burst == now.burst) return;
   p.bucket->SetLimits(limits);
-  log_.Info(absl::StrCat("portal ", portal, " is on the ", PlanName(plan), " plan: ", limits.drain_per_second, " requests/s, burst ",
-                         limits.burst));
+  log_.Info(absl::StrCat("portal ", portal, " is on the ", PlanName(plan), " plan: ", limits.drain_per_second,
+                         " requests/s, burst ", limits.burst));
 }
 
 double Executor::EffectiveDrain(const std::string& portal) {

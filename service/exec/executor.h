@@ -62,7 +62,7 @@ namespace b24::exec {
 
 struct Verdict {
   Outcome outcome = Outcome::kSuccess;
-  absl::Status status;                     // the error for every outcome but kSuccess
+  absl::Status status;  // the error for every outcome but kSuccess
   // The portal surely did not run the request (limit errors, connection never
   // made, the portal's own refusal). A write that fails without it is
   // reported with may_have_executed; a transient one is repeated only with it.
@@ -71,9 +71,9 @@ struct Verdict {
 };
 
 struct Job {
-  std::string portal;   // bucket key: the portal host
-  std::string caller;   // fairness key (e.g. the gRPC peer); "" = anonymous
-  std::string method;   // REST method (for a batch: "batch"; its commands' methods in `gated_methods`)
+  std::string portal;  // bucket key: the portal host
+  std::string caller;  // fairness key (e.g. the gRPC peer); "" = anonymous
+  std::string method;  // REST method (for a batch: "batch"; its commands' methods in `gated_methods`)
   std::vector<std::string> gated_methods;  // methods whose operating budget must allow this request
   bool idempotent = true;
   absl::Time deadline = absl::InfiniteFuture();
@@ -103,10 +103,10 @@ const char* PlanName(Plan plan);
 struct ExecutorOptions {
   PortalLimits standard{2, 50};
   PortalLimits enterprise{5, 250};
-  std::map<std::string, Plan> plans;  // portal host → plan, from the configuration
+  std::map<std::string, Plan> plans;         // portal host → plan, from the configuration
   int safety_margin = kDefaultSafetyMargin;  // requests kept free in the bucket for jitter
   int max_in_flight_per_portal = 8;
-  double operating_limit = 480;              // seconds per 10 minutes per method
+  double operating_limit = 480;  // seconds per 10 minutes per method
   // Attempts, backoff, limit handling and the minimum time an attempt needs
   // (an attempt is started only when at least retry.min_attempt_time of the
   // caller's deadline is left; otherwise the job fails with DEADLINE_EXCEEDED
@@ -119,12 +119,12 @@ struct ExecutorOptions {
 
 // Counters of one (portal, method), for metrics.
 struct MethodCounters {
-  int64_t requests = 0;          // HTTP requests sent
-  int64_t retries = 0;           // of which repeats
-  int64_t limit_waits = 0;       // times a request waited for the bucket or the operating budget
-  int64_t query_limit_exceeded = 0;   // 503s received
-  int64_t operation_time_limit = 0;   // 429s received
-  int64_t failures = 0;          // jobs that ended in an error
+  int64_t requests = 0;              // HTTP requests sent
+  int64_t retries = 0;               // of which repeats
+  int64_t limit_waits = 0;           // times a request waited for the bucket or the operating budget
+  int64_t query_limit_exceeded = 0;  // 503s received
+  int64_t operation_time_limit = 0;  // 429s received
+  int64_t failures = 0;              // jobs that ended in an error
 };
 
 class Executor {

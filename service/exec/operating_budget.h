@@ -24,9 +24,9 @@ namespace b24::exec {
 // Operating time the portal reported for one method.
 struct OperatingSample {
   std::string method;
-  double operating = 0;       // seconds used in the current 10-minute window
-  int64_t reset_at = 0;       // unix seconds; 0 = unknown
-  double cost = 0;            // server time this request spent in the method (`processing`)
+  double operating = 0;  // seconds used in the current 10-minute window
+  int64_t reset_at = 0;  // unix seconds; 0 = unknown
+  double cost = 0;       // server time this request spent in the method (`processing`)
 };
 
 // When nothing says when a blocked method resets: the portal's buckets are a

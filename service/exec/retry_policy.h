@@ -62,7 +62,7 @@ class RetryPolicy {
     int attempts = 0;       // sent so far, this one included
     int limit_retries = 0;  // limit refusals so far, this one included
     absl::Time now, deadline = absl::InfiniteFuture();
-    double jitter = 1.0;    // in [1 - kJitter, 1 + kJitter]
+    double jitter = 1.0;  // in [1 - kJitter, 1 + kJitter]
   };
   Decision Decide(const Attempt& a) const;
 

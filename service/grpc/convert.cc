@@ -96,9 +96,12 @@ Json ValueToJson(const google::protobuf::Value& v) {
       }
       return Json(d);
     }
-    case google::protobuf::Value::kStringValue: return Json(v.string_value());
-    case google::protobuf::Value::kBoolValue: return Json(v.bool_value());
-    case google::protobuf::Value::kStructValue: return StructFields(v.struct_value());
+    case google::protobuf::Value::kStringValue:
+      return Json(v.string_value());
+    case google::protobuf::Value::kBoolValue:
+      return Json(v.bool_value());
+    case google::protobuf::Value::kStructValue:
+      return StructFields(v.struct_value());
     case google::protobuf::Value::kListValue: {
       Json out = Json::array();
       auto& a = out.get_ref<Json::array_t&>();
@@ -106,7 +109,8 @@ Json ValueToJson(const google::protobuf::Value& v) {
       for (const auto& item : v.list_value().values()) a.push_back(ValueToJson(item));
       return out;
     }
-    default: return Json(nullptr);
+    default:
+      return Json(nullptr);
   }
 }
 
@@ -127,10 +131,14 @@ ProtoShape ShapeOf(const Json& j) {
   std::vector<Frame> stack;
   auto scalar = [](const Json& v) -> size_t {
     switch (v.type()) {
-      case Json::value_t::null: return 2;      // null_value = 0
-      case Json::value_t::boolean: return 2;   // bool_value
-      case Json::value_t::string: return Field(v.get_ref<const std::string&>().size());
-      default: return 9;                       // number_value: tag + fixed64
+      case Json::value_t::null:
+        return 2;  // null_value = 0
+      case Json::value_t::boolean:
+        return 2;  // bool_value
+      case Json::value_t::string:
+        return Field(v.get_ref<const std::string&>().size());
+      default:
+        return 9;  // number_value: tag + fixed64
     }
   };
   auto finish = [&](const Frame& f) -> ProtoShape {
@@ -197,12 +205,20 @@ absl::Status CheckFits(const ProtoShape& shape, size_t overhead, int base_depth,
 void JsonToValue(const Json& j, google::protobuf::Value* out) {
   switch (j.type()) {
     case Json::value_t::null:
-    case Json::value_t::discarded: out->set_null_value(google::protobuf::NULL_VALUE); break;
-    case Json::value_t::boolean: out->set_bool_value(j.get<bool>()); break;
-    case Json::value_t::string: out->set_string_value(j.get_ref<const std::string&>()); break;
+    case Json::value_t::discarded:
+      out->set_null_value(google::protobuf::NULL_VALUE);
+      break;
+    case Json::value_t::boolean:
+      out->set_bool_value(j.get<bool>());
+      break;
+    case Json::value_t::string:
+      out->set_string_value(j.get_ref<const std::string&>());
+      break;
     case Json::value_t::number_integer:
     case Json::value_t::number_unsigned:
-    case Json::value_t::number_float: out->set_number_value(j.get<double>()); break;
+    case Json::value_t::number_float:
+      out->set_number_value(j.get<double>());
+      break;
     case Json::value_t::object: {
       auto* fields = out->mutable_struct_value()->mutable_fields();
       // Recursion is bounded by the parser's depth limit (json.h).
@@ -215,7 +231,9 @@ void JsonToValue(const Json& j, google::protobuf::Value* out) {
       for (const Json& item : j) JsonToValue(item, list->add_values());
       break;
     }
-    case Json::value_t::binary: out->set_null_value(google::protobuf::NULL_VALUE); break;
+    case Json::value_t::binary:
+      out->set_null_value(google::protobuf::NULL_VALUE);
+      break;
   }
 }
 

@@ -39,8 +39,14 @@ constexpr size_t kEnvelopeOverhead = 256;
 Bitrix24ServiceImpl::Bitrix24ServiceImpl(rest::RestClient& rest, const rest::ExportCursor& cursors,
                                          auth::PortalDirectory& portals, auth::OAuthManager* oauth,
                                          app::Installer* installer, Clock& clock, Logger& log, ServiceOptions options)
-    : rest_(rest), cursors_(cursors), batch_(rest), portals_(portals), oauth_(oauth), installer_(installer),
-      clock_(clock), options_(options) {}
+    : rest_(rest),
+      cursors_(cursors),
+      batch_(rest),
+      portals_(portals),
+      oauth_(oauth),
+      installer_(installer),
+      clock_(clock),
+      options_(options) {}
 
 template <class Request, class Response, class Handler>
 grpc::ServerUnaryReactor* Bitrix24ServiceImpl::Unary(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* in,
@@ -67,8 +73,8 @@ grpc::ServerUnaryReactor* Bitrix24ServiceImpl::Install(grpc::CallbackServerConte
                                                        grpc::ByteBuffer* out) {
   return Unary<v1::InstallRequest, v1::InstallResponse>(ctx, in, out, &Bitrix24ServiceImpl::DoInstall);
 }
-grpc::ServerUnaryReactor* Bitrix24ServiceImpl::ListPortals(grpc::CallbackServerContext* ctx,
-                                                           const grpc::ByteBuffer* in, grpc::ByteBuffer* out) {
+grpc::ServerUnaryReactor* Bitrix24ServiceImpl::ListPortals(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* in,
+                                                           grpc::ByteBuffer* out) {
   return Unary<v1::ListPortalsRequest, v1::ListPortalsResponse>(ctx, in, out, &Bitrix24ServiceImpl::DoListPortals);
 }
 grpc::ServerUnaryReactor* Bitrix24ServiceImpl::RemovePortal(grpc::CallbackServerContext* ctx,
@@ -76,8 +82,7 @@ grpc::ServerUnaryReactor* Bitrix24ServiceImpl::RemovePortal(grpc::CallbackServer
   return Unary<v1::RemovePortalRequest, v1::RemovePortalResponse>(ctx, in, out, &Bitrix24ServiceImpl::DoRemovePortal);
 }
 
-absl::StatusOr<rest::Portal> Bitrix24ServiceImpl::Resolve(grpc::CallbackServerContext* ctx,
-                                                          const v1::PortalRef& ref) {
+absl::StatusOr<rest::Portal> Bitrix24ServiceImpl::Resolve(grpc::CallbackServerContext* ctx, const v1::PortalRef& ref) {
   absl::StatusOr<rest::Portal> portal;
   switch (ref.portal_case()) {
     case v1::PortalRef::kMemberId:
@@ -111,21 +116,21 @@ void Bitrix24ServiceImpl::DoCall(grpc::CallbackServerContext* ctx, const v1::Cal
   absl::StatusOr<rest::Json> params = StructToJson(request.params());
   if (!params.ok()) return done(params.status());
   size_t max_bytes = options_.max_message_bytes;
-  rest_.Call(*portal, request.method(), *params, Deadline(ctx),
-             [response, max_bytes, method = request.method(), done = std::move(done)](
-                 absl::StatusOr<rest::Envelope> env) {
-               if (!env.ok()) return done(env.status());
-               if (absl::Status s = CheckFits(ShapeOf(env->result), kEnvelopeOverhead, 1, max_bytes,
-                                              absl::StrCat("the result of ", method));
-                   !s.ok()) {
-                 return done(s);
-               }
-               JsonToValue(env->result, response->mutable_result());
-               if (env->total) response->set_total(*env->total);
-               if (env->next) response->set_next(*env->next);
-               FillTime(env->time, response->mutable_time());
-               done(absl::OkStatus());
-             });
+  rest_.Call(
+      *portal, request.method(), *params, Deadline(ctx),
+      [response, max_bytes, method = request.method(), done = std::move(done)](absl::StatusOr<rest::Envelope> env) {
+        if (!env.ok()) return done(env.status());
+        if (absl::Status s = CheckFits(ShapeOf(env->result), kEnvelopeOverhead, 1, max_bytes,
+                                       absl::StrCat("the result of ", method));
+            !s.ok()) {
+          return done(s);
+        }
+        JsonToValue(env->result, response->mutable_result());
+        if (env->total) response->set_total(*env->total);
+        if (env->next) response->set_next(*env->next);
+        FillTime(env->time, response->mutable_time());
+        done(absl::OkStatus());
+      });
 }
 
 void Bitrix24ServiceImpl::DoBatch(grpc::CallbackServerContext* ctx, const v1::BatchRequest& request,
@@ -149,8 +154,7 @@ void Bitrix24ServiceImpl::DoBatch(grpc::CallbackServerContext* ctx, const v1::Ba
                  total.bytes += s.bytes + c.key.size() + c.error_code.size() + c.error_description.size() + 128;
                  total.depth = std::max(total.depth, s.depth);
                }
-               if (absl::Status s = CheckFits(total, kEnvelopeOverhead, 2, max_bytes, "the batch's results");
-                   !s.ok()) {
+               if (absl::Status s = CheckFits(total, kEnvelopeOverhead, 2, max_bytes, "the batch's results"); !s.ok()) {
                  return done(s);
                }
                response->set_http_requests(result->http_requests);
@@ -343,8 +347,8 @@ class GetAllReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
         msg.add_items_json(std::move(text));
       } else {
         ProtoShape shape = ShapeOf(item);
-        if (absl::Status st = CheckFits(shape, kItemOverhead + chunk.cursor.size(), 0, s.max_message_bytes,
-                                        "an item of the list");
+        if (absl::Status st =
+                CheckFits(shape, kItemOverhead + chunk.cursor.size(), 0, s.max_message_bytes, "an item of the list");
             !st.ok()) {
           return st;
         }
@@ -456,20 +460,20 @@ void Bitrix24ServiceImpl::DoListPortals(grpc::CallbackServerContext*, const v1::
     add_webhooks();
     return done(absl::OkStatus());
   }
-  oauth_->ListPortals([response, add_webhooks, done = std::move(done)](
-                          absl::StatusOr<std::vector<storage::PortalRecord>> rows) {
-    if (!rows.ok()) return done(rows.status());
-    for (const storage::PortalRecord& r : *rows) {
-      auto* info = response->add_portals();
-      info->set_id(SanitizeUtf8(r.member_id));
-      info->set_domain(SanitizeUtf8(r.domain));
-      info->set_kind(v1::PortalInfo::KIND_OAUTH);
-      info->set_access_expires_at(r.expires_at);
-      info->set_needs_reinstall(r.needs_reinstall);
-    }
-    add_webhooks();
-    done(absl::OkStatus());
-  });
+  oauth_->ListPortals(
+      [response, add_webhooks, done = std::move(done)](absl::StatusOr<std::vector<storage::PortalRecord>> rows) {
+        if (!rows.ok()) return done(rows.status());
+        for (const storage::PortalRecord& r : *rows) {
+          auto* info = response->add_portals();
+          info->set_id(SanitizeUtf8(r.member_id));
+          info->set_domain(SanitizeUtf8(r.domain));
+          info->set_kind(v1::PortalInfo::KIND_OAUTH);
+          info->set_access_expires_at(r.expires_at);
+          info->set_needs_reinstall(r.needs_reinstall);
+        }
+        add_webhooks();
+        done(absl::OkStatus());
+      });
 }
 
 void Bitrix24ServiceImpl::DoRemovePortal(grpc::CallbackServerContext*, const v1::RemovePortalRequest& request,

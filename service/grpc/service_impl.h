@@ -31,8 +31,8 @@ using Service = bitrix24::v1::Bitrix24Service;
 // Every method takes raw bytes: the service decodes requests itself, so a
 // request that does not decode gets INVALID_ARGUMENT with a reason instead of
 // gRPC's UNIMPLEMENTED with no message (which says "no such method").
-using RawService = Service::WithRawCallbackMethod_Call<Service::WithRawCallbackMethod_Batch<
-    Service::WithRawCallbackMethod_GetAll<Service::WithRawCallbackMethod_Install<
+using RawService = Service::WithRawCallbackMethod_Call<
+    Service::WithRawCallbackMethod_Batch<Service::WithRawCallbackMethod_GetAll<Service::WithRawCallbackMethod_Install<
         Service::WithRawCallbackMethod_ListPortals<Service::WithRawCallbackMethod_RemovePortal<Service::Service>>>>>>;
 }  // namespace internal
 
@@ -62,8 +62,8 @@ class Bitrix24ServiceImpl final : public internal::RawService {
  private:
   // Decodes the request, runs `handler`, encodes the response.
   template <class Request, class Response, class Handler>
-  grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* in,
-                                  grpc::ByteBuffer* out, Handler handler);
+  grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* in, grpc::ByteBuffer* out,
+                                  Handler handler);
 
   void DoCall(grpc::CallbackServerContext* ctx, const bitrix24::v1::CallRequest& request,
               bitrix24::v1::CallResponse* response, Done done);

@@ -22,11 +22,10 @@ std::string Url::HostPort() const {
 }
 
 absl::StatusOr<Url> ParseUrl(const std::string& text) {
-  auto bad = [&](absl::string_view why) {
-    return absl::InvalidArgumentError(absl::StrCat("invalid URL: ", why));
-  };
+  auto bad = [&](absl::string_view why) { return absl::InvalidArgumentError(absl::StrCat("invalid URL: ", why)); };
   for (char c : text) {
-    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return bad("URLs may not contain spaces or control characters");
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f)
+      return bad("URLs may not contain spaces or control characters");
   }
   size_t sep = text.find("://");
   if (sep == std::string::npos) return bad("expected scheme://host/...");
@@ -95,15 +94,15 @@ HostPolicy::HostPolicy(std::vector<std::string> allowed, bool allow_http, bool a
 }
 
 bool HostPolicy::IsLoopback(const std::string& host) {
-  return host == "localhost" || absl::EndsWith(host, ".localhost") || absl::StartsWith(host, "127.") ||
-         host == "::1" || host == "0.0.0.0" || host == "::";
+  return host == "localhost" || absl::EndsWith(host, ".localhost") || absl::StartsWith(host, "127.") || host == "::1" ||
+         host == "0.0.0.0" || host == "::";
 }
 
 absl::Status HostPolicy::Check(const Url& url) const {
   if (url.scheme == "http" && !allow_http_) {
-    return GatewayError(absl::StatusCode::kInvalidArgument, "HOST_NOT_ALLOWED",
-                        absl::StrCat("plain http to ", url.host,
-                                     " is not allowed; use https or set security.allow_http=true"));
+    return GatewayError(
+        absl::StatusCode::kInvalidArgument, "HOST_NOT_ALLOWED",
+        absl::StrCat("plain http to ", url.host, " is not allowed; use https or set security.allow_http=true"));
   }
   if (IsLoopback(url.host)) {
     if (allow_loopback_) return absl::OkStatus();
@@ -114,9 +113,9 @@ absl::Status HostPolicy::Check(const Url& url) const {
   for (const std::string& a : allowed_) {
     if (url.host == a || absl::EndsWith(url.host, absl::StrCat(".", a))) return absl::OkStatus();
   }
-  return GatewayError(absl::StatusCode::kInvalidArgument, "HOST_NOT_ALLOWED",
-                      absl::StrCat("host ", url.host,
-                                   " is not in security.allowed_hosts; the gateway only calls configured portals"));
+  return GatewayError(
+      absl::StatusCode::kInvalidArgument, "HOST_NOT_ALLOWED",
+      absl::StrCat("host ", url.host, " is not in security.allowed_hosts; the gateway only calls configured portals"));
 }
 
 }  // namespace b24::http

@@ -79,13 +79,18 @@ Json Resolve(const Json& v, const std::map<std::string, BatchCommandResult>& kno
     if (it == known.end()) return std::nullopt;
     const BatchCommandResult& r = it->second;
     Json cur;
-    if (ref.kind == "result") cur = r.result;
-    else if (ref.kind == "next") cur = r.next ? Json(*r.next) : Json();
-    else if (ref.kind == "total") cur = r.total ? Json(*r.total) : Json();
-    else if (ref.kind == "error") cur = r.state == BatchCommandResult::State::kError
-                                            ? Json{{"error", r.error_code}, {"error_description", r.error_description}}
-                                            : Json();
-    else return std::nullopt;
+    if (ref.kind == "result")
+      cur = r.result;
+    else if (ref.kind == "next")
+      cur = r.next ? Json(*r.next) : Json();
+    else if (ref.kind == "total")
+      cur = r.total ? Json(*r.total) : Json();
+    else if (ref.kind == "error")
+      cur = r.state == BatchCommandResult::State::kError
+                ? Json{{"error", r.error_code}, {"error_description", r.error_description}}
+                : Json();
+    else
+      return std::nullopt;
     for (size_t i = 1; i < ref.path.size(); ++i) {
       const Json* next = Lookup(cur, ref.path[i]);
       if (!next) break;  // the portal stops at the deepest value found
@@ -103,9 +108,12 @@ Json Resolve(const Json& v, const std::map<std::string, BatchCommandResult>& kno
   for (const Reference& ref : refs) {
     out.append(s, begin, ref.begin - begin);
     auto value = value_of(ref);
-    if (value && value->is_string()) out += value->get<std::string>();
-    else if (value && value->is_number()) out += value->dump();
-    else out.append(s, ref.begin, ref.end - ref.begin);
+    if (value && value->is_string())
+      out += value->get<std::string>();
+    else if (value && value->is_number())
+      out += value->dump();
+    else
+      out.append(s, ref.begin, ref.end - ref.begin);
     begin = ref.end;
   }
   out.append(s, begin, std::string::npos);
@@ -128,9 +136,7 @@ struct BatchRunner::RunState {
 
 namespace {
 
-bool IsLimitError(const std::string& code) {
-  return code == "QUERY_LIMIT_EXCEEDED" || code == "OPERATION_TIME_LIMIT";
-}
+bool IsLimitError(const std::string& code) { return code == "QUERY_LIMIT_EXCEEDED" || code == "OPERATION_TIME_LIMIT"; }
 
 }  // namespace
 
@@ -150,7 +156,8 @@ absl::Status BatchRunner::Validate(const std::vector<BatchCommand>& commands) {
   std::map<std::string, size_t> index;
   for (size_t i = 0; i < commands.size(); ++i) {
     const BatchCommand& c = commands[i];
-    if (c.key.empty() || c.key.size() > 100) return invalid(absl::StrCat("command #", i, " has no key (or a key over 100 characters)"));
+    if (c.key.empty() || c.key.size() > 100)
+      return invalid(absl::StrCat("command #", i, " has no key (or a key over 100 characters)"));
     for (char ch : c.key) {
       if (!absl::ascii_isalnum(ch) && ch != '_') {
         return invalid(absl::StrCat("command key '", c.key, "' may contain only letters, digits and '_'"));
@@ -160,7 +167,8 @@ absl::Status BatchRunner::Validate(const std::vector<BatchCommand>& commands) {
     if (!IsValidMethodName(c.method)) {
       return invalid(absl::StrCat("command '", c.key, "': '", c.method.substr(0, 100), "' is not a REST method name"));
     }
-    if (absl::AsciiStrToLower(c.method) == "batch") return invalid(absl::StrCat("command '", c.key, "': batch cannot be nested"));
+    if (absl::AsciiStrToLower(c.method) == "batch")
+      return invalid(absl::StrCat("command '", c.key, "': batch cannot be nested"));
     if (!c.params.is_object() && !c.params.is_null()) {
       return invalid(absl::StrCat("command '", c.key, "': params must be a JSON object"));
     }
@@ -235,8 +243,8 @@ absl::Status BatchRunner::CheckBatchEnvelope(const Json& result, const std::vect
     }
     if (Lookup(*ok, key)) continue;
     if (halt && failed) continue;  // stopped by halt: surely not run
-    return bad(absl::StrCat("no outcome for command '", key.substr(0, 100),
-                            "' (neither in result nor in result_error)"));
+    return bad(
+        absl::StrCat("no outcome for command '", key.substr(0, 100), "' (neither in result nor in result_error)"));
   }
   return absl::OkStatus();
 }
@@ -326,7 +334,9 @@ void BatchRunner::SendChunk(std::shared_ptr<RunState> st) {
   {
     std::vector<std::string> keys;
     for (const BatchCommand& c : chunk) keys.push_back(c.key);
-    options.validate = [keys, halt = st->halt](const Envelope& env) { return CheckBatchEnvelope(env.result, keys, halt); };
+    options.validate = [keys, halt = st->halt](const Envelope& env) {
+      return CheckBatchEnvelope(env.result, keys, halt);
+    };
   }
   st->out.http_requests++;
   client_.CallWith(st->portal, "batch", Json{{"halt", st->halt ? 1 : 0}, {"cmd", cmd}}, st->deadline, options,

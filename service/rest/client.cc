@@ -36,9 +36,9 @@ void RestClient::Call(const Portal& portal, const std::string& method, const Jso
 void RestClient::CallWith(const Portal& portal, const std::string& method, const Json& params, absl::Time deadline,
                           Options options, CallDone done) {
   if (!IsValidMethodName(method)) {
-    done(GatewayError(absl::StatusCode::kInvalidArgument, "INVALID_METHOD",
-                      absl::StrCat("'", method.substr(0, 100),
-                                   "' is not a REST method name (letters, digits, '.' and '_' only)")));
+    done(GatewayError(
+        absl::StatusCode::kInvalidArgument, "INVALID_METHOD",
+        absl::StrCat("'", method.substr(0, 100), "' is not a REST method name (letters, digits, '.' and '_' only)")));
     return;
   }
   if (!params.is_null() && !params.is_object()) {
@@ -128,14 +128,15 @@ void RestClient::Attempt(const Portal& portal, const std::string& method, std::s
       v.outcome = exec::Outcome::kTransient;
       bool timeout = r.status().code() == absl::StatusCode::kDeadlineExceeded;
       v.status = ErrorWithDetail(r.status().code(), r.status().message(),
-                                 {timeout ? "UPSTREAM_TIMEOUT" : "UPSTREAM_UNREACHABLE", std::string(kDomainGateway),
+                                 {timeout ? "UPSTREAM_TIMEOUT" : "UPSTREAM_UNREACHABLE",
+                                  std::string(kDomainGateway),
                                   {{"method", state->method}}});
       state->envelope = v.status;
       return v;
     }
     if (log_.Enabled(LogLevel::kDebug)) {
-      log_.Debug(absl::StrCat("<- ", r->status, " ", state->method, " on ", state->portal.id, " ",
-                              RedactBody(r->body)));
+      log_.Debug(
+          absl::StrCat("<- ", r->status, " ", state->method, " on ", state->portal.id, " ", RedactBody(r->body)));
     }
     if (r->status == 301 || r->status == 302 || r->status == 307 || r->status == 308) {
       std::string location = r->Header("location");
@@ -159,8 +160,8 @@ void RestClient::Attempt(const Portal& portal, const std::string& method, std::s
       }
       // A renamed portal keeps its paths: same path on the new origin.
       std::string new_base = to->Origin() + from->path;
-      log_.Warning(absl::StrCat("portal ", state->portal.id, " moved: ", RedactUrl(from->Origin()), " -> ",
-                                to->Origin()));
+      log_.Warning(
+          absl::StrCat("portal ", state->portal.id, " moved: ", RedactUrl(from->Origin()), " -> ", to->Origin()));
       state->base_url = new_base;
       // Only a permanent move (how Bitrix24 announces a rename) is remembered.
       if (on_rename_ && (r->status == 301 || r->status == 302)) on_rename_(state->portal, new_base);
@@ -178,8 +179,7 @@ void RestClient::Attempt(const Portal& portal, const std::string& method, std::s
       if (operating) {
         v.operating = operating(*env);
       } else {
-        v.operating.push_back({state->method, env->time.operating, env->time.operating_reset_at,
-                               env->time.processing});
+        v.operating.push_back({state->method, env->time.operating, env->time.operating_reset_at, env->time.processing});
       }
       state->envelope = std::move(env);
       return v;

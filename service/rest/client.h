@@ -53,8 +53,7 @@ class RestClient {
   void SetRenameHook(RenameHook hook) { on_rename_ = std::move(hook); }
 
   // Calls `method` with `params` (a JSON object). `gated_methods` defaults to {method}.
-  void Call(const Portal& portal, const std::string& method, const Json& params, absl::Time deadline,
-            CallDone done);
+  void Call(const Portal& portal, const std::string& method, const Json& params, absl::Time deadline, CallDone done);
 
   // Like Call, with an explicit operating-budget feed: `judge_operating`
   // extracts samples from the envelope (batch uses it for per-command times).

@@ -65,14 +65,22 @@ constexpr Mapping kMappings[] = {
 
 Code CodeForHttpStatus(int status) {
   switch (status) {
-    case 400: return Code::kInvalidArgument;
-    case 401: return Code::kUnauthenticated;
-    case 403: return Code::kPermissionDenied;
-    case 404: return Code::kNotFound;
-    case 405: return Code::kInvalidArgument;
-    case 408: return Code::kDeadlineExceeded;
-    case 429: return Code::kResourceExhausted;
-    default: break;
+    case 400:
+      return Code::kInvalidArgument;
+    case 401:
+      return Code::kUnauthenticated;
+    case 403:
+      return Code::kPermissionDenied;
+    case 404:
+      return Code::kNotFound;
+    case 405:
+      return Code::kInvalidArgument;
+    case 408:
+      return Code::kDeadlineExceeded;
+    case 429:
+      return Code::kResourceExhausted;
+    default:
+      break;
   }
   if (status >= 500) return Code::kUnavailable;
   if (status >= 400) return Code::kFailedPrecondition;
@@ -131,13 +139,15 @@ absl::Status PortalError(const std::string& code, const std::string& description
   if (!mapped && code.empty()) {
     // Some modules send an empty code with a telling description.
     std::string d = absl::AsciiStrToLower(description);
-    if (absl::StrContains(d, "not found")) grpc_code = Code::kNotFound;
-    else if (absl::StrContains(d, "access denied")) grpc_code = Code::kPermissionDenied;
+    if (absl::StrContains(d, "not found"))
+      grpc_code = Code::kNotFound;
+    else if (absl::StrContains(d, "access denied"))
+      grpc_code = Code::kPermissionDenied;
   }
-  ErrorDetail detail{code.empty() ? "UNSPECIFIED" : code, std::string(kDomainPortal),
-                     {{"error_description", description},
-                      {"http_status", absl::StrCat(http_status)},
-                      {"method", method}}};
+  ErrorDetail detail{
+      code.empty() ? "UNSPECIFIED" : code,
+      std::string(kDomainPortal),
+      {{"error_description", description}, {"http_status", absl::StrCat(http_status)}, {"method", method}}};
   std::string message = absl::StrCat("Bitrix24 ", code.empty() ? "error" : code, " from ", method, ": ",
                                      description.empty() ? "(no description)" : description);
   return ErrorWithDetail(grpc_code, message, std::move(detail));
@@ -207,15 +217,15 @@ absl::StatusOr<Envelope> ParseEnvelope(const http::HttpResponse& response, const
     // A renamed portal answers 301/302 (followed by the rest client). Any other
     // redirect is not Bitrix24's: its body is not trusted as an error code, and
     // after a POST a 303 may even mean the request ran.
-    std::string location = http::ParseUrl(response.Header("location")).ok()
-                               ? RedactUrl(response.Header("location")) : std::string("none");
-    return ErrorWithDetail(
-        Code::kFailedPrecondition,
-        absl::StrCat("portal answered ", method, " with HTTP ", response.status, " (Location: ",
-                     SanitizeUtf8(location.substr(0, 200)),
-                     "); the gateway follows only the 301/302/307/308 of a renamed portal"),
-        {"UNEXPECTED_REDIRECT", std::string(kDomainGateway),
-         {{"http_status", absl::StrCat(response.status)}, {"method", method}}});
+    std::string location =
+        http::ParseUrl(response.Header("location")).ok() ? RedactUrl(response.Header("location")) : std::string("none");
+    return ErrorWithDetail(Code::kFailedPrecondition,
+                           absl::StrCat("portal answered ", method, " with HTTP ", response.status,
+                                        " (Location: ", SanitizeUtf8(location.substr(0, 200)),
+                                        "); the gateway follows only the 301/302/307/308 of a renamed portal"),
+                           {"UNEXPECTED_REDIRECT",
+                            std::string(kDomainGateway),
+                            {{"http_status", absl::StrCat(response.status)}, {"method", method}}});
   }
   if (response.body.empty()) return Upstream(method, response.status, "UPSTREAM_EMPTY_RESPONSE", "an empty body");
   JsonParse parsed = ParseUntrustedJson(response.body, limits);
@@ -244,7 +254,8 @@ absl::StatusOr<Envelope> ParseEnvelope(const http::HttpResponse& response, const
     return Upstream(method, response.status, "UPSTREAM_BAD_RESPONSE", "a JSON body without an error code");
   }
   auto res = body.find("result");
-  if (res == body.end()) return Upstream(method, response.status, "UPSTREAM_BAD_RESPONSE", "a JSON body without `result`");
+  if (res == body.end())
+    return Upstream(method, response.status, "UPSTREAM_BAD_RESPONSE", "a JSON body without `result`");
   Envelope env;
   env.result = std::move(*res);
   env.total = JsonInt(JsonMember(body, "total"));

@@ -36,11 +36,11 @@ struct Envelope {
 
 // How an error may be retried (PROTOCOL.md §2 classes).
 enum class ErrorClass {
-  kFinal,          // N: fix the request, the configuration or the portal
-  kTransient,      // R: retry with backoff (reads; writes only if surely not executed)
-  kRateLimited,    // QUERY_LIMIT_EXCEEDED: the portal did not run the request
-  kOperatingLimit, // OPERATION_TIME_LIMIT: the method is blocked until its reset
-  kExpiredToken,   // expired_token / invalid_token: refresh (or re-read) the token, repeat once
+  kFinal,           // N: fix the request, the configuration or the portal
+  kTransient,       // R: retry with backoff (reads; writes only if surely not executed)
+  kRateLimited,     // QUERY_LIMIT_EXCEEDED: the portal did not run the request
+  kOperatingLimit,  // OPERATION_TIME_LIMIT: the method is blocked until its reset
+  kExpiredToken,    // expired_token / invalid_token: refresh (or re-read) the token, repeat once
 };
 
 ErrorClass Classify(const absl::Status& status);

@@ -63,8 +63,7 @@ std::string ExportCursor::Encode(const ExportIdentity& id, const ExportPosition&
 absl::StatusOr<ExportPosition> ExportCursor::Decode(absl::string_view cursor, const ExportIdentity& expected) const {
   if (cursor.size() > kMaxLength) return Invalid(absl::StrCat("is longer than ", kMaxLength, " characters"));
   if (!absl::StartsWith(cursor, kPrefix)) {
-    return Invalid(absl::StartsWith(cursor, "{") ? "comes from an older gateway version"
-                                                 : "is not a GetAll cursor");
+    return Invalid(absl::StartsWith(cursor, "{") ? "comes from an older gateway version" : "is not a GetAll cursor");
   }
   cursor.remove_prefix(kPrefix.size());
   size_t dot = cursor.find('.');
@@ -75,8 +74,9 @@ absl::StatusOr<ExportPosition> ExportCursor::Decode(absl::string_view cursor, co
   }
   std::string want = Mac(payload);
   if (mac.size() != want.size() || CRYPTO_memcmp(mac.data(), want.data(), want.size()) != 0) {
-    return Invalid("has a wrong signature: it was changed, or signed by a gateway with another "
-                   "security.cursor_key");
+    return Invalid(
+        "has a wrong signature: it was changed, or signed by a gateway with another "
+        "security.cursor_key");
   }
   JsonParse parsed = ParseUntrustedJson(payload, {/*max_depth=*/3, /*max_values=*/200});
   if (!parsed.ok() || !parsed.value.is_object()) return Invalid("is damaged");

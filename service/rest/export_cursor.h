@@ -29,8 +29,8 @@ namespace b24::rest {
 
 // What a cursor is bound to.
 struct ExportIdentity {
-  std::string portal;  // "member:<member_id>" or "host:<host[:port]>"
-  std::string method;  // as the caller wrote it
+  std::string portal;         // "member:<member_id>" or "host:<host[:port]>"
+  std::string method;         // as the caller wrote it
   std::string params_digest;  // ExportCursor::ParamsDigest of the caller's params
 };
 

@@ -35,8 +35,14 @@ std::shared_ptr<ListExport> ListExport::Start(RestClient& client, const ExportCu
 
 ListExport::ListExport(RestClient& client, const ExportCursor& cursors, Portal portal, ExportRequest request,
                        absl::Time deadline, std::function<void()> on_ready)
-    : client_(client), cursors_(cursors), batch_(client), portal_(std::move(portal)), request_(std::move(request)),
-      deadline_(deadline), on_ready_(std::move(on_ready)), shape_(ListShape::For(request_.method)) {
+    : client_(client),
+      cursors_(cursors),
+      batch_(client),
+      portal_(std::move(portal)),
+      request_(std::move(request)),
+      deadline_(deadline),
+      on_ready_(std::move(on_ready)),
+      shape_(ListShape::For(request_.method)) {
   // OAuth portals keep their member_id across renames; webhooks are their host.
   identity_.portal = portal_.tokens ? "member:" + portal_.id : "host:" + portal_.host;
   identity_.method = request_.method;
@@ -110,13 +116,17 @@ void ListExport::Begin() {
   }
   // Keyset needs the order to be by ID ascending (or unspecified) and numeric ID bounds.
   bool keyset = true;
-  const Json* order = params.contains("order") ? &params["order"] : params.contains("ORDER") ? &params["ORDER"] : nullptr;
+  const Json* order = params.contains("order")   ? &params["order"]
+                      : params.contains("ORDER") ? &params["ORDER"]
+                                                 : nullptr;
   if (order && !order->empty()) {
     keyset = order->is_object() && order->size() == 1 &&
              absl::AsciiStrToLower(order->begin().key()) == absl::AsciiStrToLower(shape_.id_query) &&
              order->begin()->is_string() && absl::AsciiStrToUpper(order->begin()->get<std::string>()) == "ASC";
   }
-  const Json* filter = params.contains("filter") ? &params["filter"] : params.contains("FILTER") ? &params["FILTER"] : nullptr;
+  const Json* filter = params.contains("filter")   ? &params["filter"]
+                       : params.contains("FILTER") ? &params["FILTER"]
+                                                   : nullptr;
   if (filter && filter->is_object()) {
     for (const auto& [key, value] : filter->items()) {
       std::string op = key.substr(0, key.size() - std::min(key.size(), shape_.id_query.size()));
@@ -195,45 +205,44 @@ void ListExport::Probe() {
     http_requests_++;
   }
   auto self = shared_from_this();
-  client_.CallWith(portal_, "batch", Json{{"halt", 0}, {"cmd", cmd}}, deadline_, options,
-                   [self](absl::StatusOr<Envelope> env) {
-                     if (!env.ok()) return self->Fail(env.status());
-                     auto pages = BatchRunner::ParseBatchResult(env->result, {"first", "last"});
-                     std::vector<Json> items[2];
-                     for (int i = 0; i < 2; ++i) {
-                       if (pages[i].state != BatchCommandResult::State::kOk) {
-                         return self->Fail(PortalError(pages[i].error_code, pages[i].error_description, 200,
-                                                       self->request_.method));
-                       }
-                       const Json* list = self->shape_.ItemsOf(pages[i].result);
-                       if (!list) {
-                         return self->Fail(Invalid(absl::StrCat(self->request_.method,
-                                                                " did not return a list; GetAll needs a list method")));
-                       }
-                       items[i] = list->get<std::vector<Json>>();
-                     }
-                     // The span between the first page's last ID and the highest ID.
-                     int64_t first_last = 0, max_id = -1;
-                     bool ok = items[0].empty() || self->shape_.IdOf(items[0].back(), &first_last);
-                     if (ok && !items[1].empty() && !self->shape_.IdOf(items[1].front(), &max_id)) ok = false;
-                     {
-                       absl::MutexLock lock(&self->mu_);
-                       if (!ok) {
-                         // IDs are not numbers: fall back to one sequential offset export.
-                         self->keyset_ = false;
-                       } else {
-                         for (const IdRange& r : PlanRanges(items[0].size(), first_last, max_id, self->hi_,
-                                                            self->request_.max_parallel_ranges)) {
-                           self->ranges_.push_back({r.last, r.hi});
-                         }
-                       }
-                       self->max_buffered_ = std::max<size_t>(2, self->ranges_.size() + 1);
-                       self->started_ = true;
-                       if (ok) self->Deliver(std::move(items[0]));
-                     }
-                     self->Notify();
-                     self->Pump();
-                   });
+  client_.CallWith(
+      portal_, "batch", Json{{"halt", 0}, {"cmd", cmd}}, deadline_, options, [self](absl::StatusOr<Envelope> env) {
+        if (!env.ok()) return self->Fail(env.status());
+        auto pages = BatchRunner::ParseBatchResult(env->result, {"first", "last"});
+        std::vector<Json> items[2];
+        for (int i = 0; i < 2; ++i) {
+          if (pages[i].state != BatchCommandResult::State::kOk) {
+            return self->Fail(PortalError(pages[i].error_code, pages[i].error_description, 200, self->request_.method));
+          }
+          const Json* list = self->shape_.ItemsOf(pages[i].result);
+          if (!list) {
+            return self->Fail(
+                Invalid(absl::StrCat(self->request_.method, " did not return a list; GetAll needs a list method")));
+          }
+          items[i] = list->get<std::vector<Json>>();
+        }
+        // The span between the first page's last ID and the highest ID.
+        int64_t first_last = 0, max_id = -1;
+        bool ok = items[0].empty() || self->shape_.IdOf(items[0].back(), &first_last);
+        if (ok && !items[1].empty() && !self->shape_.IdOf(items[1].front(), &max_id)) ok = false;
+        {
+          absl::MutexLock lock(&self->mu_);
+          if (!ok) {
+            // IDs are not numbers: fall back to one sequential offset export.
+            self->keyset_ = false;
+          } else {
+            for (const IdRange& r :
+                 PlanRanges(items[0].size(), first_last, max_id, self->hi_, self->request_.max_parallel_ranges)) {
+              self->ranges_.push_back({r.last, r.hi});
+            }
+          }
+          self->max_buffered_ = std::max<size_t>(2, self->ranges_.size() + 1);
+          self->started_ = true;
+          if (ok) self->Deliver(std::move(items[0]));
+        }
+        self->Notify();
+        self->Pump();
+      });
 }
 
 void ListExport::Deliver(std::vector<Json> items) {
@@ -341,27 +350,28 @@ void ListExport::SendKeyset(size_t index) {
     return BatchRunner::CheckBatchEnvelope(env.result, keys, /*halt=*/false);
   };
   auto self = shared_from_this();
-  client_.CallWith(portal_, "batch", Json{{"halt", 0}, {"cmd", cmd}}, deadline_, options,
-                   [self, index, keys](absl::StatusOr<Envelope> env) {
-                     if (!env.ok()) return self->Fail(env.status());
-                     std::vector<BatchCommandResult> pages = BatchRunner::ParseBatchResult(env->result, keys);
-                     absl::Status error;
-                     {
-                       absl::MutexLock lock(&self->mu_);
-                       Range& r = self->ranges_[index];
-                       // Keep no more than the limit allows, so the cursor never skips an item.
-                       int64_t room = self->request_.limit > 0 ? self->request_.limit - self->delivered_ : INT64_MAX;
-                       KeysetScan scan = ScanKeysetPages(self->shape_, self->request_.method, pages, {r.last, r.hi}, room);
-                       r.last = scan.last;
-                       r.busy = false;
-                       r.done = scan.range_done;
-                       error = scan.error;
-                       if (error.ok()) self->Deliver(std::move(scan.items));
-                     }
-                     if (!error.ok()) return self->Fail(error);
-                     self->Notify();
-                     self->Pump();
-                   });
+  client_.CallWith(
+      portal_, "batch", Json{{"halt", 0}, {"cmd", cmd}}, deadline_, options,
+      [self, index, keys](absl::StatusOr<Envelope> env) {
+        if (!env.ok()) return self->Fail(env.status());
+        std::vector<BatchCommandResult> pages = BatchRunner::ParseBatchResult(env->result, keys);
+        absl::Status error;
+        {
+          absl::MutexLock lock(&self->mu_);
+          Range& r = self->ranges_[index];
+          // Keep no more than the limit allows, so the cursor never skips an item.
+          int64_t room = self->request_.limit > 0 ? self->request_.limit - self->delivered_ : INT64_MAX;
+          KeysetScan scan = ScanKeysetPages(self->shape_, self->request_.method, pages, {r.last, r.hi}, room);
+          r.last = scan.last;
+          r.busy = false;
+          r.done = scan.range_done;
+          error = scan.error;
+          if (error.ok()) self->Deliver(std::move(scan.items));
+        }
+        if (!error.ok()) return self->Fail(error);
+        self->Notify();
+        self->Pump();
+      });
 }
 
 void ListExport::SendOffset() {

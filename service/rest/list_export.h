@@ -42,8 +42,8 @@ namespace b24::rest {
 struct ExportRequest {
   std::string method;
   Json params = Json::object();
-  int64_t limit = 0;          // 0 = all
-  std::string cursor;         // resume after this cursor
+  int64_t limit = 0;            // 0 = all
+  std::string cursor;           // resume after this cursor
   int max_parallel_ranges = 0;  // 0 = decide (up to 4), 1 = sequential
 };
 
@@ -70,14 +70,14 @@ class ListExport : public std::enable_shared_from_this<ListExport> {
 
  private:
   struct Range {
-    int64_t last = 0;   // items with ID > last are still to come
-    int64_t hi = -1;    // inclusive upper bound; -1 = none
+    int64_t last = 0;  // items with ID > last are still to come
+    int64_t hi = -1;   // inclusive upper bound; -1 = none
     bool done = false;
     bool busy = false;  // a request is in flight
   };
 
-  ListExport(RestClient& client, const ExportCursor& cursors, Portal portal, ExportRequest request,
-             absl::Time deadline, std::function<void()> on_ready);
+  ListExport(RestClient& client, const ExportCursor& cursors, Portal portal, ExportRequest request, absl::Time deadline,
+             std::function<void()> on_ready);
   void Begin();
   void Pump() ABSL_LOCKS_EXCLUDED(mu_);  // sends what the credit allows
   void SendKeyset(size_t range) ABSL_LOCKS_EXCLUDED(mu_);
@@ -86,7 +86,7 @@ class ListExport : public std::enable_shared_from_this<ListExport> {
   void Fail(absl::Status status) ABSL_LOCKS_EXCLUDED(mu_);
   void Deliver(std::vector<Json> items) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string CursorLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  Json ParamsWithout() const;        // caller params minus start/order/ID filters
+  Json ParamsWithout() const;  // caller params minus start/order/ID filters
   void Notify();
   std::function<bool()> CancelledCheck();  // for requests still queued in the executor
 

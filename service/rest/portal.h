@@ -31,9 +31,9 @@ class TokenProvider {
 };
 
 struct Portal {
-  std::string id;        // member_id, webhook name or host: for messages and logs (no secrets)
-  std::string base_url;  // ends with '/'; method names are appended
-  std::string host;      // host[:port]; the executor's key for limits
+  std::string id;                         // member_id, webhook name or host: for messages and logs (no secrets)
+  std::string base_url;                   // ends with '/'; method names are appended
+  std::string host;                       // host[:port]; the executor's key for limits
   std::shared_ptr<TokenProvider> tokens;  // null for webhooks
   // Who the requests are made for (the gRPC peer): the executor serves the
   // callers of one portal fairly. Not part of the portal's identity.

@@ -317,17 +317,12 @@ class HardeningE2eTest : public ::testing::Test {
   }
 
   std::vector<std::string> BaseFlags() const {
-    return {"--security.allow_loopback=true",
-            "--security.allow_http=true",
-            "--store.url=sqlite3://db=" + db_,
-            "--webhooks.good=" + good_.WebhookUrl(1, "goodcode"),
-            "--webhooks.hostile=" + hostile_.WebhookUrl(),
-            "--retry.base_delay=10ms",
-            "--shutdown_grace=10s",
+    return {"--security.allow_loopback=true", "--security.allow_http=true", "--store.url=sqlite3://db=" + db_,
+            "--webhooks.good=" + good_.WebhookUrl(1, "goodcode"), "--webhooks.hostile=" + hostile_.WebhookUrl(),
+            "--retry.base_delay=10ms", "--shutdown_grace=10s",
             // The heartbeat's ~20 calls/s would be paced at 2/s by the
             // standard-plan bucket after its first 48; that is not under test.
-            "--limits.burst=1000",
-            "--limits.drain_per_second=1000"};
+            "--limits.burst=1000", "--limits.drain_per_second=1000"};
   }
 
   // Starts the gateway with the fixture's flags plus `extra` (later flags win).
@@ -433,10 +428,14 @@ class HardeningE2eTest : public ::testing::Test {
   // The UI installation POST (form fields and query string) for `inst`.
   static std::map<std::string, std::string> UiFields(const testing::Installation& inst,
                                                      const std::string& server_endpoint) {
-    return {{"AUTH_ID", inst.access_token},     {"REFRESH_ID", inst.refresh_token},
-            {"AUTH_EXPIRES", "3600"},           {"member_id", inst.member_id},
-            {"DOMAIN", inst.domain},            {"SERVER_ENDPOINT", server_endpoint},
-            {"APPLICATION_TOKEN", inst.application_token}, {"PROTOCOL", "0"}};
+    return {{"AUTH_ID", inst.access_token},
+            {"REFRESH_ID", inst.refresh_token},
+            {"AUTH_EXPIRES", "3600"},
+            {"member_id", inst.member_id},
+            {"DOMAIN", inst.domain},
+            {"SERVER_ENDPOINT", server_endpoint},
+            {"APPLICATION_TOKEN", inst.application_token},
+            {"PROTOCOL", "0"}};
   }
 
   // Adds an OAuth portal to the emulator, installs the app on it and in the
@@ -561,8 +560,8 @@ TEST_F(HardeningE2eTest, AnUnterminatedSecretInAHugeBodyIsRedactedInErrorsAndLog
   EXPECT_FALSE(absl::StrContains(s.error_message(), "AAAAAAAAAA")) << s.error_message().substr(0, 300);
   ExpectHeartbeatHealthy();
   std::string log = service_->Log();
-  EXPECT_FALSE(absl::StrContains(log, std::string(20, 'A'))) << "the secret reached the log (" << log.size()
-                                                             << " bytes of log)";
+  EXPECT_FALSE(absl::StrContains(log, std::string(20, 'A')))
+      << "the secret reached the log (" << log.size() << " bytes of log)";
 }
 
 TEST_F(HardeningE2eTest, DeeplyNestedJsonIsRefusedOnceForCallBatchAndGetAll) {
@@ -646,8 +645,8 @@ TEST_F(HardeningE2eTest, TheInFlightCapIsTheOnlyBoundOnConnectionsToAPortal) {
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     return Answer(200, R"({"result":{}})");
   });
-  ASSERT_TRUE(StartService(
-      {"--limits.max_in_flight_per_portal=64", "--limits.burst=1000", "--limits.drain_per_second=1000"}));
+  ASSERT_TRUE(
+      StartService({"--limits.max_in_flight_per_portal=64", "--limits.burst=1000", "--limits.drain_per_second=1000"}));
   StartHeartbeat();
   std::vector<grpc::Status> results(64);
   std::vector<std::thread> callers;
@@ -702,10 +701,14 @@ TEST_F(HardeningE2eTest, ACursorOnlyResumesTheExportItCameFrom) {
     SCOPED_TRACE("one character changed");
     std::string damaged = deals.cursor;
     char& c = damaged[damaged.size() / 2];
-    if (absl::ascii_isdigit(c)) c = static_cast<char>('0' + (c - '0' + 1) % 10);
-    else if (c == 'z' || c == 'Z') c = static_cast<char>(c - 25);
-    else if (absl::ascii_isalpha(c)) c = static_cast<char>(c + 1);
-    else c = 'A';
+    if (absl::ascii_isdigit(c))
+      c = static_cast<char>('0' + (c - '0' + 1) % 10);
+    else if (c == 'z' || c == 'Z')
+      c = static_cast<char>(c - 25);
+    else if (absl::ascii_isalpha(c))
+      c = static_cast<char>(c + 1);
+    else
+      c = 'A';
     ASSERT_NE(damaged, deals.cursor);
     refused(resume(Good(), "crm.deal.list", params, damaged), "");
   }
@@ -718,8 +721,10 @@ TEST_F(HardeningE2eTest, ACursorOnlyResumesTheExportItCameFrom) {
   Export rest = resume(Good(), "crm.deal.list", params, deals.cursor);
   ASSERT_TRUE(rest.status.ok()) << Describe(rest.status);
   std::vector<int64_t> first_ids, rest_ids;
-  for (const std::string& item : deals.items_json) first_ids.push_back(std::stoll(Json::parse(item)["ID"].get<std::string>()));
-  for (const std::string& item : rest.items_json) rest_ids.push_back(std::stoll(Json::parse(item)["ID"].get<std::string>()));
+  for (const std::string& item : deals.items_json)
+    first_ids.push_back(std::stoll(Json::parse(item)["ID"].get<std::string>()));
+  for (const std::string& item : rest.items_json)
+    rest_ids.push_back(std::stoll(Json::parse(item)["ID"].get<std::string>()));
   EXPECT_EQ(first_ids.size() + rest_ids.size(), 300u);
   const int64_t last_delivered = *std::max_element(first_ids.begin(), first_ids.end());
   for (int64_t id : rest_ids) EXPECT_GT(id, last_delivered) << "the resumed export repeats an item";
@@ -785,7 +790,8 @@ TEST_F(HardeningE2eTest, DeadlinesAreKeptAndAnAmbiguousWriteSaysSo) {
 
   // The caller's deadline passes while the write is out: DEADLINE_EXCEEDED, sent once, never repeated.
   absl::Time start = absl::Now();
-  grpc::Status slow = CallStatus(Hostile(), "crm.deal.add", R"({"fields": {"TITLE": "slow"}})", absl::Milliseconds(500));
+  grpc::Status slow =
+      CallStatus(Hostile(), "crm.deal.add", R"({"fields": {"TITLE": "slow"}})", absl::Milliseconds(500));
   EXPECT_LT(absl::Now() - start, absl::Seconds(2));
   EXPECT_EQ(slow.error_code(), StatusCode::DEADLINE_EXCEEDED) << Describe(slow);
   // The gateway ends the attempt 20 ms before the caller's deadline so that its
@@ -815,8 +821,8 @@ TEST_F(HardeningE2eTest, AWriteWhoseUpstreamAttemptTimedOutSaysItMayHaveRun) {
 }
 
 TEST_F(HardeningE2eTest, AFailedRefreshFailsEveryWaitingCallAtOnce) {
-  ASSERT_TRUE(StartService({"--oauth.server=" + emulator_->oauth_token_url(), "--oauth.failure_cooldown=5s",
-                            "--limits.detect_plan=false"}));
+  ASSERT_TRUE(StartService(
+      {"--oauth.server=" + emulator_->oauth_token_url(), "--oauth.failure_cooldown=5s", "--limits.detect_plan=false"}));
   ASSERT_NO_FATAL_FAILURE(InstallOAuthPortal(emulator_->oauth_server_endpoint()));
   emulator_->ExpireAccessTokens(oauth_portal_.id);
   const int64_t oauth_before = emulator_->Stats().oauth_requests;
@@ -827,7 +833,8 @@ TEST_F(HardeningE2eTest, AFailedRefreshFailsEveryWaitingCallAtOnce) {
   std::vector<std::thread> callers;
   absl::Time start = absl::Now();
   for (int i = 0; i < 50; ++i) {
-    callers.emplace_back([&, i] { results[i] = CallStatus(Member(inst_.member_id), "profile", "", absl::Seconds(20)); });
+    callers.emplace_back(
+        [&, i] { results[i] = CallStatus(Member(inst_.member_id), "profile", "", absl::Seconds(20)); });
   }
   for (auto& t : callers) t.join();
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));
@@ -859,8 +866,7 @@ TEST_F(HardeningE2eTest, TheConfiguredOAuthServerWinsOverTheInstallPayload) {
 TEST_F(HardeningE2eTest, ALoopbackAddressInDisguiseIsRefusedBeforeConnecting) {
   // Without allow_loopback the fixture's webhooks would not load: own flags.
   ASSERT_TRUE(StartServiceWith({"--security.allow_http=true", "--security.allowed_hosts=2130706433",
-                                "--store.url=sqlite3://db=" + db_, "--retry.base_delay=10ms",
-                                "--shutdown_grace=10s"}));
+                                "--store.url=sqlite3://db=" + db_, "--retry.base_delay=10ms", "--shutdown_grace=10s"}));
   const std::string host = absl::StrCat("2130706433:", good_.port);  // 127.0.0.1 in decimal
 
   absl::Time start = absl::Now();
@@ -925,8 +931,10 @@ TEST_F(HardeningE2eTest, RequestsTheServerCannotParseAreInvalidArguments) {
 }
 
 TEST_F(HardeningE2eTest, InvalidUtf8FromAPortalIsReplacedNotPassedOn) {
-  hostile_.Answer("crm.deal.get",
-                  Answer(403, "{\"error\":\"ACCESS_DENIED\",\"error_description\":\"bad " "\xff\xfe" " bytes\"}"));
+  hostile_.Answer("crm.deal.get", Answer(403,
+                                         "{\"error\":\"ACCESS_DENIED\",\"error_description\":\"bad "
+                                         "\xff\xfe"
+                                         " bytes\"}"));
   ASSERT_TRUE(StartService({}));
   StartHeartbeat();
 
@@ -939,7 +947,10 @@ TEST_F(HardeningE2eTest, InvalidUtf8FromAPortalIsReplacedNotPassedOn) {
   EXPECT_TRUE(IsValidUtf8(denied.error_message())) << denied.error_message();
   EXPECT_TRUE(absl::StrContains(denied.error_message(), kReplacement)) << denied.error_message();
 
-  hostile_.Answer("crm.deal.get", Answer(200, "{\"result\":{\"TITLE\":\"x" "\xff" "y\"}}"));
+  hostile_.Answer("crm.deal.get", Answer(200,
+                                         "{\"result\":{\"TITLE\":\"x"
+                                         "\xff"
+                                         "y\"}}"));
   v1::CallResponse response;
   grpc::Status ok = CallStatus(Hostile(), "crm.deal.get", R"({"id": 1})", absl::Seconds(20), &response);
   ASSERT_TRUE(ok.ok()) << Describe(ok);

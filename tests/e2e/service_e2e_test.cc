@@ -31,10 +31,10 @@ class ServiceE2eTest : public ::testing::Test {
     portal_ = *portal;
     webhook_ = portal_.WebhookUrl(1, "e2ecode");
     db_ = ::testing::TempDir() + "/e2e-" + std::to_string(getpid()) + ".db";
-    auto svc = ServiceProcess::Start(
-        B24_SERVICE_BINARY, {"--security.allow_loopback=true", "--security.allow_http=true",
-                             "--store.url=sqlite3://db=" + db_, "--webhooks.crm=" + webhook_,
-                             "--retry.base_delay=10ms", "--shutdown_grace=10s"});
+    auto svc =
+        ServiceProcess::Start(B24_SERVICE_BINARY, {"--security.allow_loopback=true", "--security.allow_http=true",
+                                                   "--store.url=sqlite3://db=" + db_, "--webhooks.crm=" + webhook_,
+                                                   "--retry.base_delay=10ms", "--shutdown_grace=10s"});
     ASSERT_TRUE(svc.ok()) << svc.status();
     service_ = *std::move(svc);
   }
@@ -185,7 +185,8 @@ TEST_F(ServiceE2eTest, GetAllStreamsEveryItemAndResumesFromACursor) {
     v1::GetAllResponse msg;
     while (reader->Read(&msg)) {
       for (const auto& item : msg.items()) ids->push_back(std::stoll(item.fields().at("ID").string_value()));
-      for (const auto& item : msg.items_json()) ids->push_back(std::stoll(nlohmann::json::parse(item)["ID"].get<std::string>()));
+      for (const auto& item : msg.items_json())
+        ids->push_back(std::stoll(nlohmann::json::parse(item)["ID"].get<std::string>()));
       if (!msg.cursor().empty()) *last_cursor = msg.cursor();
       if (stop_after && static_cast<int64_t>(ids->size()) >= stop_after) {
         ctx.TryCancel();
@@ -217,11 +218,12 @@ TEST_F(ServiceE2eTest, GetAllStreamsEveryItemAndResumesFromACursor) {
 
 TEST_F(ServiceE2eTest, GetAllRefusesWhatIsNotAnExportableList) {
   std::vector<std::string> items;
-  auto start = Client().GetAll(Webhook(), "crm.deal.list", R"({"start": 100})", 0,
-                               [&](const std::string& item) { items.push_back(item); }, absl::Seconds(20));
+  auto start = Client().GetAll(
+      Webhook(), "crm.deal.list", R"({"start": 100})", 0, [&](const std::string& item) { items.push_back(item); },
+      absl::Seconds(20));
   EXPECT_EQ(start.status().code(), absl::StatusCode::kInvalidArgument) << start.status();
-  auto not_a_list = Client().GetAll(Webhook(), "profile", "", 0, [&](const std::string& item) { items.push_back(item); },
-                                    absl::Seconds(20));
+  auto not_a_list = Client().GetAll(
+      Webhook(), "profile", "", 0, [&](const std::string& item) { items.push_back(item); }, absl::Seconds(20));
   EXPECT_EQ(not_a_list.status().code(), absl::StatusCode::kInvalidArgument) << not_a_list.status();
   EXPECT_TRUE(items.empty());
 }

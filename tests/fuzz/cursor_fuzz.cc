@@ -60,8 +60,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   // 1. Arbitrary text as a cursor.
   absl::StatusOr<ExportPosition> any = cursor.Decode(raw, fixed);
-  if (any.ok()) CheckSane(*any);  // a seed made by Encode under kKey
-  else FUZZ_CHECK(any.status().code() == absl::StatusCode::kInvalidArgument, "a bad cursor is INVALID_ARGUMENT");
+  if (any.ok())
+    CheckSane(*any);  // a seed made by Encode under kKey
+  else
+    FUZZ_CHECK(any.status().code() == absl::StatusCode::kInvalidArgument, "a bad cursor is INVALID_ARGUMENT");
 
   // 2. An arbitrary payload with a valid signature.
   {
@@ -73,8 +75,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::string signed_cursor = absl::StrCat("c2.", absl::WebSafeBase64Escape(payload), ".",
                                              absl::WebSafeBase64Escape(std::string(reinterpret_cast<char*>(mac), len)));
     absl::StatusOr<ExportPosition> p = cursor.Decode(signed_cursor, fixed);
-    if (p.ok()) CheckSane(*p);
-    else FUZZ_CHECK(p.status().code() == absl::StatusCode::kInvalidArgument, "a bad cursor is INVALID_ARGUMENT");
+    if (p.ok())
+      CheckSane(*p);
+    else
+      FUZZ_CHECK(p.status().code() == absl::StatusCode::kInvalidArgument, "a bad cursor is INVALID_ARGUMENT");
   }
 
   // 3. Round trip of a position and identity built from the data.

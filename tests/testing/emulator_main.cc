@@ -35,13 +35,23 @@ int Usage(const std::string& error) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::map<std::string, std::string> flags = {
-      {"port", "0"},          {"oauth-port", "0"},     {"deals", "0"},
-      {"contacts", "0"},      {"crm-items", "0"},      {"tasks", "0"},
-      {"webhook-user", "1"},  {"webhook-code", "sandboxcode"},
-      {"burst", "50"},        {"drain", "2"},          {"operating-limit", "480"},
-      {"cost-request-ms", "0"}, {"cost-item-ms", "0"}, {"cost-count-row-us", "0"},
-      {"latency-ms", "0"},    {"client-id", ""},       {"client-secret", ""}};
+  std::map<std::string, std::string> flags = {{"port", "0"},
+                                              {"oauth-port", "0"},
+                                              {"deals", "0"},
+                                              {"contacts", "0"},
+                                              {"crm-items", "0"},
+                                              {"tasks", "0"},
+                                              {"webhook-user", "1"},
+                                              {"webhook-code", "sandboxcode"},
+                                              {"burst", "50"},
+                                              {"drain", "2"},
+                                              {"operating-limit", "480"},
+                                              {"cost-request-ms", "0"},
+                                              {"cost-item-ms", "0"},
+                                              {"cost-count-row-us", "0"},
+                                              {"latency-ms", "0"},
+                                              {"client-id", ""},
+                                              {"client-secret", ""}};
   bool no_limits = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -50,8 +60,7 @@ int main(int argc, char** argv) {
       continue;
     }
     size_t eq = arg.find('=');
-    if (!absl::StartsWith(arg, "--") || eq == std::string::npos ||
-        flags.count(arg.substr(2, eq - 2)) == 0) {
+    if (!absl::StartsWith(arg, "--") || eq == std::string::npos || flags.count(arg.substr(2, eq - 2)) == 0) {
       return Usage("unknown flag " + arg);
     }
     flags[arg.substr(2, eq - 2)] = arg.substr(eq + 1);
@@ -98,17 +107,15 @@ int main(int argc, char** argv) {
   absl::StatusOr<b24::testing::PortalInfo> info = emulator.AddPortal(portal);
   if (!info.ok()) return Usage(info.status().ToString());
 
-  nlohmann::ordered_json line = {
-      {"portal_url", info->base_url},
-      {"webhook_url", info->WebhookUrl(webhook_user, flags["webhook-code"])},
-      {"oauth_url", emulator.oauth_token_url()},
-      {"server_endpoint", emulator.oauth_server_endpoint()},
-      {"member_id", info->member_id},
-      {"stats_url", absl::StrCat(info->base_url, "emulator/stats")}};
+  nlohmann::ordered_json line = {{"portal_url", info->base_url},
+                                 {"webhook_url", info->WebhookUrl(webhook_user, flags["webhook-code"])},
+                                 {"oauth_url", emulator.oauth_token_url()},
+                                 {"server_endpoint", emulator.oauth_server_endpoint()},
+                                 {"member_id", info->member_id},
+                                 {"stats_url", absl::StrCat(info->base_url, "emulator/stats")}};
   if (!flags["client-id"].empty()) {
     emulator.RegisterApp({flags["client-id"], flags["client-secret"]});
-    absl::StatusOr<b24::testing::Installation> inst =
-        emulator.Install(info->id, flags["client-id"], webhook_user);
+    absl::StatusOr<b24::testing::Installation> inst = emulator.Install(info->id, flags["client-id"], webhook_user);
     if (!inst.ok()) return Usage(inst.status().ToString());
     line["client_id"] = flags["client-id"];
     line["access_token"] = inst->access_token;

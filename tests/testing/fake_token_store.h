@@ -48,8 +48,8 @@ class FakeTokenStore final : public storage::TokenStore {
   absl::StatusOr<std::vector<storage::PortalRecord>> List() override;
   absl::Status Upsert(const storage::PortalRecord& record) override;
   absl::StatusOr<bool> Remove(const std::string& member_id) override;
-  absl::StatusOr<bool> TryLease(const std::string& member_id, const std::string& cas_token,
-                                const std::string& owner, int64_t until_unix, int64_t now_unix) override;
+  absl::StatusOr<bool> TryLease(const std::string& member_id, const std::string& cas_token, const std::string& owner,
+                                int64_t until_unix, int64_t now_unix) override;
   absl::StatusOr<bool> SwapTokens(const std::string& member_id, const std::string& cas_token,
                                   const storage::TokenUpdate& update) override;
   absl::Status MarkNeedsReinstall(const std::string& member_id, const std::string& cas_token) override;

@@ -26,23 +26,40 @@ constexpr size_t kMaxBodyBytes = 512 * 1024 * 1024;
 
 const char* Reason(int status) {
   switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Status";
+    case 100:
+      return "Continue";
+    case 200:
+      return "OK";
+    case 204:
+      return "No Content";
+    case 301:
+      return "Moved Permanently";
+    case 302:
+      return "Found";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 429:
+      return "Too Many Requests";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    default:
+      return "Status";
   }
 }
 
@@ -192,8 +209,7 @@ absl::Status HttpServer::Start(int port) {
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = htons(static_cast<uint16_t>(port));
-  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      ::listen(listen_fd_, 1024) != 0) {
+  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || ::listen(listen_fd_, 1024) != 0) {
     std::string err = std::strerror(errno);
     Close(listen_fd_);
     listen_fd_ = -1;
@@ -340,8 +356,7 @@ void HttpServer::Serve(int fd, uint64_t id) {
       }
       size_t body_start = head_end + 4;
       bool has_body = chunked || length > 0;
-      if (has_body && absl::EqualsIgnoreCase(req.Header("expect"), "100-continue") &&
-          buf.size() == body_start) {
+      if (has_body && absl::EqualsIgnoreCase(req.Header("expect"), "100-continue") && buf.size() == body_start) {
         if (!SendAll(fd, "HTTP/1.1 100 Continue\r\n\r\n")) break;
       }
       size_t message_end;
@@ -379,8 +394,7 @@ void HttpServer::Serve(int fd, uint64_t id) {
       if (resp.drop_connection) break;
       std::string out = absl::StrCat("HTTP/1.1 ", resp.status, " ", Reason(resp.status), "\r\n");
       for (const auto& [name, value] : resp.headers) {
-        if (absl::EqualsIgnoreCase(name, "content-length") ||
-            absl::EqualsIgnoreCase(name, "transfer-encoding")) {
+        if (absl::EqualsIgnoreCase(name, "content-length") || absl::EqualsIgnoreCase(name, "transfer-encoding")) {
           continue;
         }
         if (absl::EqualsIgnoreCase(name, "connection")) {

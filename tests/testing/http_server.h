@@ -38,13 +38,13 @@
 namespace b24::testing {
 
 struct HttpServerRequest {
-  std::string method;    // "GET", "POST", ... as sent
-  std::string target;    // request-target as sent: "/rest/x.json?a=1"
-  std::string raw_path;  // target up to '?', not decoded
-  std::string path;      // raw_path percent-decoded ('+' stays '+')
-  std::string query;     // raw text after '?', "" when absent
+  std::string method;                          // "GET", "POST", ... as sent
+  std::string target;                          // request-target as sent: "/rest/x.json?a=1"
+  std::string raw_path;                        // target up to '?', not decoded
+  std::string path;                            // raw_path percent-decoded ('+' stays '+')
+  std::string query;                           // raw text after '?', "" when absent
   std::map<std::string, std::string> headers;  // lower-case names; repeats joined ", "
-  std::string body;      // de-chunked
+  std::string body;                            // de-chunked
 
   // Value of a header by lower-case name, "" when absent.
   std::string Header(absl::string_view lower_name) const;
@@ -55,7 +55,7 @@ struct HttpServerResponse {
   // Content-Length, Connection and Transfer-Encoding are written by the server.
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
-  bool drop_connection = false;               // close without answering
+  bool drop_connection = false;                 // close without answering
   absl::Duration delay = absl::ZeroDuration();  // real sleep before writing
 };
 

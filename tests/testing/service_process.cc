@@ -69,8 +69,8 @@ ServiceProcess::~ServiceProcess() {
 }
 
 absl::StatusOr<std::unique_ptr<ServiceProcess>> ServiceProcess::Start(const std::string& binary,
-                                                                     std::vector<std::string> args,
-                                                                     std::vector<std::string> env) {
+                                                                      std::vector<std::string> args,
+                                                                      std::vector<std::string> env) {
   auto p = std::unique_ptr<ServiceProcess>(new ServiceProcess());
   p->log_path_ = TempPath("bitrix24-service.log");
   args.push_back("--listen=127.0.0.1:0");

@@ -18,8 +18,7 @@ class ServiceProcess {
  public:
   ~ServiceProcess();
   // `binary` is a program path; `args` its flags (--listen is added).
-  static absl::StatusOr<std::unique_ptr<ServiceProcess>> Start(const std::string& binary,
-                                                               std::vector<std::string> args,
+  static absl::StatusOr<std::unique_ptr<ServiceProcess>> Start(const std::string& binary, std::vector<std::string> args,
                                                                std::vector<std::string> env = {});
   const std::string& target() const { return target_; }
   pid_t pid() const { return pid_; }

@@ -228,8 +228,8 @@ void CurlTransport::Impl::Start(Transfer* t) {
   }
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
   if (CURLMcode added = curl_multi_add_handle(multi, e); added != CURLM_OK) {
-    Finish(t, MarkNotSent(absl::UnavailableError(
-                  absl::StrCat("libcurl refused the transfer: ", curl_multi_strerror(added)))));
+    Finish(t, MarkNotSent(
+                  absl::UnavailableError(absl::StrCat("libcurl refused the transfer: ", curl_multi_strerror(added)))));
     return;
   }
   active.insert(t);

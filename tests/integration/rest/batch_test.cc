@@ -79,7 +79,8 @@ TEST_F(BatchTest, ReferencesAcrossRequestsAreRejectedBeforeSending) {
 
 TEST_F(BatchTest, ACommandHitByTheOperatingLimitIsRetriedAlone) {
   stack_.emulator().InjectFault(
-      id_, Fault::JsonError(429, "OPERATION_TIME_LIMIT", "Method is blocked due to operation time limit.", "crm.deal.update"));
+      id_, Fault::JsonError(429, "OPERATION_TIME_LIMIT", "Method is blocked due to operation time limit.",
+                            "crm.deal.update"));
   auto result = Run({{"a", "crm.deal.get", {{"id", 1}}},
                      {"b", "crm.deal.update", {{"id", 2}, {"fields", {{"TITLE", "renamed"}}}}},
                      {"c", "crm.deal.get", {{"id", 3}}}});

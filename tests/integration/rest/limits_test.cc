@@ -37,8 +37,10 @@ class Callers {
                        [this](absl::StatusOr<Envelope> env) {
                          {
                            std::lock_guard<std::mutex> lock(mu);
-                           if (env.ok()) sent_ok.push_back(stack_.clock().Now());
-                           else errors.push_back(env.status());
+                           if (env.ok())
+                             sent_ok.push_back(stack_.clock().Now());
+                           else
+                             errors.push_back(env.status());
                          }
                          Next();
                        });

@@ -33,7 +33,8 @@ class ListExportTest : public ::testing::Test {
   Collected Export(ExportRequest request, const std::string& id_key = "ID", int64_t stop_after = 0) {
     Collected out;
     // Polled, so nothing to notify (a callback may outlive this function).
-    auto e = ListExport::Start(stack_.rest(), stack_.cursors(), portal_, std::move(request), absl::InfiniteFuture(), [] {});
+    auto e =
+        ListExport::Start(stack_.rest(), stack_.cursors(), portal_, std::move(request), absl::InfiniteFuture(), [] {});
     bool done = false;
     stack_.RunUntil([&] {
       ExportChunk chunk;
@@ -161,7 +162,8 @@ TEST_F(ListExportTest, ACursorResumesWithoutLossOrRepeats) {
 
 TEST_F(ListExportTest, ASlowConsumerHoldsTheExportBack) {
   SetUpPortal(50'000);
-  auto e = ListExport::Start(stack_.rest(), stack_.cursors(), portal_, {"crm.deal.list", Json::object()}, absl::InfiniteFuture(), [] {});
+  auto e = ListExport::Start(stack_.rest(), stack_.cursors(), portal_, {"crm.deal.list", Json::object()},
+                             absl::InfiniteFuture(), [] {});
   // Nobody takes chunks: the probe and one request per range fill the
   // buffer (ranges + 1 chunks), then nothing more is sent.
   auto requests = [&] { return stack_.emulator().Stats().portals[id_].http_requests; };
@@ -186,8 +188,8 @@ TEST(ListExportCancelTest, ACancelledExportSendsNothingMore) {
   po.seed.deals = 100'000;
   Portal portal = stack.AddWebhookPortal(po, &id);
   auto ready = std::make_shared<std::atomic<int>>(0);  // may be notified after the test body
-  auto e = ListExport::Start(stack.rest(), stack.cursors(), portal, {"crm.deal.list", Json::object()}, absl::InfiniteFuture(),
-                             [ready] { ++*ready; });
+  auto e = ListExport::Start(stack.rest(), stack.cursors(), portal, {"crm.deal.list", Json::object()},
+                             absl::InfiniteFuture(), [ready] { ++*ready; });
   auto requests = [&] { return stack.emulator().Stats().portals[id].http_requests; };
   ASSERT_TRUE(stack.RunUntil([&] { return *ready > 0 && stack.executor().InFlight() == 1; }));
   e->Cancel();

@@ -114,8 +114,8 @@ class OdbcMysqlContext : public BackendContext {
       std::pair<std::string, std::string> p = absl::StrSplit(part, absl::MaxSplits('=', 1));
       kv[p.first] = p.second;
     }
-    return absl::StrCat("odbc://DRIVER={MariaDB Unicode};SERVER=", kv["host"], ";PORT=", kv["port"], ";DATABASE=",
-                        kv["db"], ";UID=", kv["user"], ";PWD=", kv["password"]);
+    return absl::StrCat("odbc://DRIVER={MariaDB Unicode};SERVER=", kv["host"], ";PORT=", kv["port"],
+                        ";DATABASE=", kv["db"], ";UID=", kv["user"], ";PWD=", kv["password"]);
   }
   std::string unreachable() const override {
     return absl::StrCat("odbc://DRIVER={MariaDB Unicode};SERVER=127.0.0.1;PORT=1;DATABASE=b24;UID=b24;PWD=", kPassword);
@@ -513,10 +513,18 @@ TEST_P(TokenStoreContractTest, SeedTableWorksUnchangedThenMigrates) {
   std::string table = NewTable("bx_auth");
   std::string id;
   switch (dialect_) {
-    case Dialect::kMysql: id = "Auth_Id BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY"; break;
-    case Dialect::kSqlite: id = "Auth_Id INTEGER PRIMARY KEY AUTOINCREMENT"; break;
-    case Dialect::kSqlServer: id = "Auth_Id BIGINT IDENTITY PRIMARY KEY"; break;
-    default: id = "Auth_Id BIGSERIAL PRIMARY KEY"; break;
+    case Dialect::kMysql:
+      id = "Auth_Id BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY";
+      break;
+    case Dialect::kSqlite:
+      id = "Auth_Id INTEGER PRIMARY KEY AUTOINCREMENT";
+      break;
+    case Dialect::kSqlServer:
+      id = "Auth_Id BIGINT IDENTITY PRIMARY KEY";
+      break;
+    default:
+      id = "Auth_Id BIGSERIAL PRIMARY KEY";
+      break;
   }
   // Unquoted mixed-case names, as a user would type them (PostgreSQL folds them).
   raw_ << "CREATE TABLE " << table << " (" << id

@@ -13,8 +13,8 @@ namespace {
 using Json = php::Json;
 
 struct Reference {
-  size_t end;                 // index just past the reference
-  std::string map;            // "result", "next", ...
+  size_t end;       // index just past the reference
+  std::string map;  // "result", "next", ...
   std::vector<std::string> path;
 };
 
@@ -53,8 +53,7 @@ const Json& Resolve(const Json& done, const Reference& ref) {
       data = &*it;
     } else if (data->is_array()) {
       size_t index;
-      if (!absl::SimpleAtoi(key, &index) || index >= data->size() ||
-          (key.size() > 1 && key[0] == '0')) {
+      if (!absl::SimpleAtoi(key, &index) || index >= data->size() || (key.size() > 1 && key[0] == '0')) {
         break;
       }
       data = &(*data)[index];
@@ -101,13 +100,10 @@ void Substitute(Json* value, const Json& done) {
 void SplitBatchCommand(absl::string_view command, std::string* method, php::Json* params) {
   size_t q = command.find('?');
   *method = absl::AsciiStrToLower(command.substr(0, q));
-  *params = AsPhpObject(
-      q == absl::string_view::npos ? Json::object() : php::ParseStr(command.substr(q + 1)));
+  *params = AsPhpObject(q == absl::string_view::npos ? Json::object() : php::ParseStr(command.substr(q + 1)));
 }
 
-void SubstituteBatchReferences(php::Json* params, const php::Json& done) {
-  Substitute(params, done);
-}
+void SubstituteBatchReferences(php::Json* params, const php::Json& done) { Substitute(params, done); }
 
 php::Json AsPhpObject(php::Json value) {
   if (value.is_object()) return value;

@@ -24,8 +24,7 @@ void Answer(HttpServerResponse* resp, int status, const Json& body) {
   resp->body = Dump(body);
 }
 
-void ErrorAnswer(HttpServerResponse* resp, int status, const std::string& error,
-                 const std::string& description) {
+void ErrorAnswer(HttpServerResponse* resp, int status, const std::string& error, const std::string& description) {
   Answer(resp, status, Json{{"error", error}, {"error_description", description}});
 }
 
@@ -71,9 +70,7 @@ void EmulatorImpl::Stop() {
 absl::StatusOr<HttpServer*> EmulatorImpl::StartHostLocked(Portal* p) {
   size_t host = p->hosts.size();
   auto server = std::make_unique<HttpServer>(
-      [this, p, host](const HttpServerRequest& req, HttpServerResponse* resp) {
-        HandlePortal(p, host, req, resp);
-      });
+      [this, p, host](const HttpServerRequest& req, HttpServerResponse* resp) { HandlePortal(p, host, req, resp); });
   absl::Status s = server->Start(host == 0 ? p->options.port : 0);
   if (!s.ok()) return s;
   p->hosts.push_back(std::move(server));
@@ -122,8 +119,7 @@ absl::StatusOr<PortalInfo> EmulatorImpl::RenamePortal(int portal) {
   return InfoLocked(*p);
 }
 
-void EmulatorImpl::ConfigurePortal(int portal,
-                                   const std::function<void(PortalOptions&)>& edit) {
+void EmulatorImpl::ConfigurePortal(int portal, const std::function<void(PortalOptions&)>& edit) {
   PortalOptions copy;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -169,13 +165,9 @@ Emulator::Emulator(Clock& clock, EmulatorOptions options)
 Emulator::~Emulator() { impl_->Stop(); }
 absl::Status Emulator::Start() { return impl_->Start(); }
 void Emulator::Stop() { impl_->Stop(); }
-absl::StatusOr<PortalInfo> Emulator::AddPortal(PortalOptions options) {
-  return impl_->AddPortal(std::move(options));
-}
+absl::StatusOr<PortalInfo> Emulator::AddPortal(PortalOptions options) { return impl_->AddPortal(std::move(options)); }
 PortalInfo Emulator::portal(int portal) const { return impl_->Info(portal); }
-absl::StatusOr<PortalInfo> Emulator::RenamePortal(int portal) {
-  return impl_->RenamePortal(portal);
-}
+absl::StatusOr<PortalInfo> Emulator::RenamePortal(int portal) { return impl_->RenamePortal(portal); }
 void Emulator::ConfigurePortal(int portal, const std::function<void(PortalOptions&)>& edit) {
   impl_->ConfigurePortal(portal, edit);
 }
@@ -191,21 +183,15 @@ std::string Emulator::oauth_server_endpoint() const {
   return absl::StrCat("http://127.0.0.1:", oauth_port(), "/rest/");
 }
 void Emulator::RegisterApp(AppOptions app) { impl_->RegisterApp(std::move(app)); }
-absl::StatusOr<Installation> Emulator::Install(int portal, const std::string& client_id,
-                                               int64_t user_id) {
+absl::StatusOr<Installation> Emulator::Install(int portal, const std::string& client_id, int64_t user_id) {
   return impl_->Install(portal, client_id, user_id);
 }
-absl::StatusOr<std::string> Emulator::IssueAuthCode(int portal, const std::string& client_id,
-                                                    int64_t user_id) {
+absl::StatusOr<std::string> Emulator::IssueAuthCode(int portal, const std::string& client_id, int64_t user_id) {
   return impl_->IssueAuthCode(portal, client_id, user_id);
 }
-void Emulator::Uninstall(int portal, const std::string& client_id) {
-  impl_->Uninstall(portal, client_id);
-}
+void Emulator::Uninstall(int portal, const std::string& client_id) { impl_->Uninstall(portal, client_id); }
 void Emulator::ExpireAccessTokens(int portal) { impl_->ExpireAccessTokens(portal); }
-void Emulator::SetAccessTokenLifetime(absl::Duration lifetime) {
-  impl_->SetAccessTokenLifetime(lifetime);
-}
+void Emulator::SetAccessTokenLifetime(absl::Duration lifetime) { impl_->SetAccessTokenLifetime(lifetime); }
 void Emulator::InjectFault(int portal, Fault fault) { impl_->InjectFault(portal, std::move(fault)); }
 void Emulator::ClearFaults() { impl_->ClearFaults(); }
 int Emulator::PendingFaults() const { return impl_->PendingFaults(); }

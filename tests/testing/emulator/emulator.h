@@ -81,7 +81,7 @@ struct RateLimitOptions {
 // Operating budget per (portal, webhook-or-app, method) (§3.2).
 struct OperatingLimitOptions {
   bool enabled = true;
-  absl::Duration limit = absl::Seconds(480);          // 429 when used > limit
+  absl::Duration limit = absl::Seconds(480);                // 429 when used > limit
   absl::Duration minimal_charge = absl::Milliseconds(100);  // cheaper hits are free
   absl::Duration bucket_size = absl::Seconds(60);
   int bucket_count = 10;
@@ -100,9 +100,9 @@ struct WebhookOptions {
 };
 
 struct PortalOptions {
-  int port = 0;                // 0 = ephemeral
-  std::string member_id;       // 32 hex; "" = derived from the portal id
-  SeedCounts seed;             // read once by AddPortal()
+  int port = 0;           // 0 = ephemeral
+  std::string member_id;  // 32 hex; "" = derived from the portal id
+  SeedCounts seed;        // read once by AddPortal()
   std::vector<WebhookOptions> webhooks;
   RateLimitOptions rate_limit;
   OperatingLimitOptions operating;
@@ -110,15 +110,15 @@ struct PortalOptions {
   absl::Duration latency = absl::ZeroDuration();  // real sleep before every answer
   std::set<std::string> denied_methods;           // lower-case; → 403 ACCESS_DENIED
   int64_t page_size = 50;
-  std::string license = "en_project";             // app.info LICENSE
-  std::string license_family = "project";         // "ent" for Enterprise
+  std::string license = "en_project";      // app.info LICENSE
+  std::string license_family = "project";  // "ent" for Enterprise
 };
 
 struct AppOptions {
-  std::string client_id;       // e.g. "local.64f0c0a1b2c3d4.12345678"
+  std::string client_id;  // e.g. "local.64f0c0a1b2c3d4.12345678"
   std::string client_secret;
   std::string scope = "crm,task,user";
-  std::string status = "L";    // §6.3: L, F, D, T, P, S
+  std::string status = "L";  // §6.3: L, F, D, T, P, S
 };
 
 struct EmulatorOptions {
@@ -131,7 +131,7 @@ struct EmulatorOptions {
 };
 
 struct PortalInfo {
-  int id = -1;                  // handle for the Emulator methods below
+  int id = -1;  // handle for the Emulator methods below
   int port = 0;
   std::string domain;           // "127.0.0.1:P"
   std::string base_url;         // "http://127.0.0.1:P/"
@@ -145,10 +145,10 @@ struct PortalInfo {
 struct Installation {
   std::string access_token;
   std::string refresh_token;
-  absl::Time expires;           // of the access token
+  absl::Time expires;  // of the access token
   std::string member_id;
   std::string application_token;  // constant per (portal, app)
-  std::string domain;           // portal host
+  std::string domain;             // portal host
   std::string client_endpoint;
   std::string server_endpoint;
   std::string scope;
@@ -178,10 +178,8 @@ struct Fault {
   std::string body;
   absl::Duration delay = absl::ZeroDuration();
 
-  static Fault JsonError(int status, std::string error, std::string description,
-                         std::string method = "");
-  static Fault Html(int status, std::string body = "<html>Bad Gateway</html>",
-                    std::string method = "");
+  static Fault JsonError(int status, std::string error, std::string description, std::string method = "");
+  static Fault Html(int status, std::string body = "<html>Bad Gateway</html>", std::string method = "");
   static Fault EmptyBody(int status, std::string method = "");
   static Fault DropBeforeExecute(std::string method = "");
   static Fault DropAfterExecute(std::string method = "");
@@ -210,7 +208,7 @@ struct PortalStats {
 // errors (in_batch), faults, OAuth errors (portal == Emulator::kOAuthServer).
 struct RejectedRequest {
   int portal = 0;
-  std::string method;  // OAuth: grant_type
+  std::string method;   // OAuth: grant_type
   int http_status = 0;  // 0 = connection dropped
   std::string error;
   bool in_batch = false;
@@ -220,10 +218,10 @@ struct RejectedRequest {
 struct EmulatorStats {
   std::map<int, PortalStats> portals;
   int64_t oauth_requests = 0;
-  int64_t oauth_refresh_requests = 0;      // grant_type=refresh_token
-  int64_t oauth_code_requests = 0;         // grant_type=authorization_code
+  int64_t oauth_refresh_requests = 0;  // grant_type=refresh_token
+  int64_t oauth_code_requests = 0;     // grant_type=authorization_code
   int64_t oauth_invalid_grant = 0;
-  std::vector<RejectedRequest> rejected;   // oldest first, last 10000 kept
+  std::vector<RejectedRequest> rejected;  // oldest first, last 10000 kept
   std::string ToJson() const;
 };
 
@@ -264,11 +262,9 @@ class Emulator {
   void RegisterApp(AppOptions app);
   // Installs (or re-opens) the app on the portal for `user_id` and starts a new
   // token chain. NOT_FOUND for an unknown portal or client_id.
-  absl::StatusOr<Installation> Install(int portal, const std::string& client_id,
-                                       int64_t user_id = 1);
+  absl::StatusOr<Installation> Install(int portal, const std::string& client_id, int64_t user_id = 1);
   // An authorization code (§6.2) valid for auth_code_lifetime; installs the app.
-  absl::StatusOr<std::string> IssueAuthCode(int portal, const std::string& client_id,
-                                            int64_t user_id = 1);
+  absl::StatusOr<std::string> IssueAuthCode(int portal, const std::string& client_id, int64_t user_id = 1);
   // Uninstalls: every token of the app on the portal becomes invalid_token and
   // refresh answers invalid_grant.
   void Uninstall(int portal, const std::string& client_id);

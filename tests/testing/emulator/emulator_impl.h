@@ -42,8 +42,7 @@ namespace emulator_internal {
 std::string Dump(const Json& j);
 void Answer(HttpServerResponse* resp, int status, const Json& body);
 // The {"error","error_description"} answer of the portal and the OAuth server.
-void ErrorAnswer(HttpServerResponse* resp, int status, const std::string& error,
-                 const std::string& description);
+void ErrorAnswer(HttpServerResponse* resp, int status, const std::string& error, const std::string& description);
 double UnixSeconds(absl::Time t);
 // `chars` lower-case hex digits: tokens, member_ids, application tokens.
 std::string HexToken(std::mt19937_64& rng, int chars);
@@ -86,10 +85,8 @@ class EmulatorImpl {
   int oauth_port() const;
   // oauth_server.cc
   void RegisterApp(AppOptions app);
-  absl::StatusOr<Installation> Install(int portal, const std::string& client_id,
-                                       int64_t user_id);
-  absl::StatusOr<std::string> IssueAuthCode(int portal, const std::string& client_id,
-                                            int64_t user_id);
+  absl::StatusOr<Installation> Install(int portal, const std::string& client_id, int64_t user_id);
+  absl::StatusOr<std::string> IssueAuthCode(int portal, const std::string& client_id, int64_t user_id);
   void Uninstall(int portal, const std::string& client_id);
   void ExpireAccessTokens(int portal);
   void SetAccessTokenLifetime(absl::Duration lifetime);
@@ -115,7 +112,7 @@ class EmulatorImpl {
     std::unique_ptr<PortalData> data;
     LeakyBucket bucket;
     std::map<std::pair<std::string, std::string>, OperatingBudget> budgets;  // (entity, method)
-    std::vector<std::unique_ptr<HttpServer>> hosts;  // back() is the current one
+    std::vector<std::unique_ptr<HttpServer>> hosts;                          // back() is the current one
   };
   struct AccessToken {
     int portal;
@@ -155,38 +152,31 @@ class EmulatorImpl {
 
   // emulator.cc
   Portal* FindLocked(int portal) const {
-    return portal >= 0 && portal < static_cast<int>(portals_.size()) ? portals_[portal].get()
-                                                                     : nullptr;
+    return portal >= 0 && portal < static_cast<int>(portals_.size()) ? portals_[portal].get() : nullptr;
   }
   PortalInfo InfoLocked(const Portal& p) const;
   absl::StatusOr<HttpServer*> StartHostLocked(Portal* p);
   // routing.cc
-  void HandlePortal(Portal* p, size_t host, const HttpServerRequest& req,
-                    HttpServerResponse* resp);
+  void HandlePortal(Portal* p, size_t host, const HttpServerRequest& req, HttpServerResponse* resp);
   void HandleRest(Portal& p, const Route& route, const HttpServerRequest& req, absl::Time now,
                   HttpServerResponse* resp);
-  AuthResult Authenticate(const Portal& p, const Route& route, const HttpServerRequest& req,
-                          const Json& params, absl::Time now) const;
-  CallOutcome Call(Portal& p, const CallContext& ctx, absl::Time start, const std::string& method,
-                   const Json& params, Hit* hit);
-  CallOutcome Batch(Portal& p, const CallContext& ctx, absl::Time start, const Json& params,
-                    Hit* hit);
+  AuthResult Authenticate(const Portal& p, const Route& route, const HttpServerRequest& req, const Json& params,
+                          absl::Time now) const;
+  CallOutcome Call(Portal& p, const CallContext& ctx, absl::Time start, const std::string& method, const Json& params,
+                   Hit* hit);
+  CallOutcome Batch(Portal& p, const CallContext& ctx, absl::Time start, const Json& params, Hit* hit);
   // oauth_server.cc
   void HandleOAuth(const HttpServerRequest& req, HttpServerResponse* resp);
-  void TokenAnswer(const Json& params, const std::string& grant, absl::Time now,
-                   HttpServerResponse* resp);
+  void TokenAnswer(const Json& params, const std::string& grant, absl::Time now, HttpServerResponse* resp);
   absl::Status EnsureInstalledLocked(int portal, const std::string& client_id);
-  Installation IssueTokensLocked(int portal, const AppOptions& app, int64_t user_id,
-                                 absl::Time now);
+  Installation IssueTokensLocked(int portal, const AppOptions& app, int64_t user_id, absl::Time now);
   // faults.cc
   std::optional<Fault> TakeFaultLocked(int portal, const std::string& method, bool in_batch);
   // Applies the next matching fault to an HTTP request. True when the fault is
   // the whole answer; *drop_after asks to drop the connection after answering.
-  bool ApplyFaultLocked(int portal, const std::string& method, HttpServerResponse* resp,
-                        bool* drop_after);
+  bool ApplyFaultLocked(int portal, const std::string& method, HttpServerResponse* resp, bool* drop_after);
   // stats.cc
-  void RejectLocked(int portal, const std::string& method, int status, const std::string& error,
-                    bool in_batch);
+  void RejectLocked(int portal, const std::string& method, int status, const std::string& error, bool in_batch);
   // The counters with the rejected list, as Stats() and GET /emulator/stats show them.
   EmulatorStats StatsLocked() const;
 

@@ -173,7 +173,10 @@ std::optional<int64_t> EntityStore::Kth(int64_t lo, int64_t hi, int64_t k, bool 
       int64_t l = seeded_lo, r = seeded_hi;
       while (l < r) {
         int64_t m = l + (r - l) / 2;
-        if (Count(seeded_lo, m) > k) r = m; else l = m + 1;
+        if (Count(seeded_lo, m) > k)
+          r = m;
+        else
+          l = m + 1;
       }
       return l;
     }
@@ -195,7 +198,10 @@ std::optional<int64_t> EntityStore::Kth(int64_t lo, int64_t hi, int64_t k, bool 
     int64_t l = seeded_lo, r = seeded_hi;
     while (l < r) {
       int64_t m = r - (r - l) / 2;
-      if (Count(m, seeded_hi) > k) l = m; else r = m - 1;
+      if (Count(m, seeded_hi) > k)
+        l = m;
+      else
+        r = m - 1;
     }
     return l;
   }
@@ -262,8 +268,7 @@ EntityStore::ListPage EntityStore::List(const ListQuery& query) const {
   if (!filter.ids.has_value() && filter.conditions.empty()) {
     if (count) page.total = Count(filter.lo, filter.hi);
     std::optional<int64_t> id = Kth(filter.lo, filter.hi, offset, asc);
-    while (id.has_value() && *id >= filter.lo && *id <= filter.hi &&
-           static_cast<int64_t>(page.rows.size()) < size) {
+    while (id.has_value() && *id >= filter.lo && *id <= filter.hi && static_cast<int64_t>(page.rows.size()) < size) {
       page.rows.push_back(Project(*Get(*id), select));
       id = Next(*id, asc);
     }
@@ -283,8 +288,7 @@ EntityStore::ListPage EntityStore::List(const ListQuery& query) const {
         if (next_candidate >= candidates.size()) return std::nullopt;
         return candidates[next_candidate++];
       }
-      std::optional<int64_t> n = id.has_value() ? Next(*id, asc)
-                                                : Kth(filter.lo, filter.hi, 0, asc);
+      std::optional<int64_t> n = id.has_value() ? Next(*id, asc) : Kth(filter.lo, filter.hi, 0, asc);
       if (!n.has_value() || *n < filter.lo || *n > filter.hi) return std::nullopt;
       return n;
     };

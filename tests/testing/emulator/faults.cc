@@ -33,8 +33,7 @@ int EmulatorImpl::PendingFaults() const {
   return n;
 }
 
-bool EmulatorImpl::ApplyFaultLocked(int portal, const std::string& method,
-                                    HttpServerResponse* resp, bool* drop_after) {
+bool EmulatorImpl::ApplyFaultLocked(int portal, const std::string& method, HttpServerResponse* resp, bool* drop_after) {
   std::optional<Fault> fault = TakeFaultLocked(portal, method, /*in_batch=*/false);
   if (!fault.has_value()) return false;
   if (portal != Emulator::kOAuthServer) ++stats_.portals[portal].faults;
@@ -63,8 +62,7 @@ bool EmulatorImpl::ApplyFaultLocked(int portal, const std::string& method,
   return false;
 }
 
-std::optional<Fault> EmulatorImpl::TakeFaultLocked(int portal, const std::string& method,
-                                                   bool in_batch) {
+std::optional<Fault> EmulatorImpl::TakeFaultLocked(int portal, const std::string& method, bool in_batch) {
   for (auto it = faults_.begin(); it != faults_.end(); ++it) {
     Fault& f = it->second;
     if (it->first != portal || (!f.method.empty() && f.method != method)) continue;
@@ -76,8 +74,7 @@ std::optional<Fault> EmulatorImpl::TakeFaultLocked(int portal, const std::string
   return std::nullopt;
 }
 
-Fault Fault::JsonError(int status, std::string error, std::string description,
-                       std::string method) {
+Fault Fault::JsonError(int status, std::string error, std::string description, std::string method) {
   Fault f;
   f.kind = Kind::kJsonError;
   f.status = status;

@@ -37,13 +37,11 @@ absl::Time OperatingBudget::ResetAt(absl::Time now, absl::Time fallback) {
   return oldest == absl::InfiniteFuture() ? fallback : oldest;
 }
 
-void OperatingBudget::Charge(absl::Time hit_start, absl::Duration spent,
-                             absl::Duration minimal_charge, absl::Duration bucket_size,
-                             int bucket_count) {
+void OperatingBudget::Charge(absl::Time hit_start, absl::Duration spent, absl::Duration minimal_charge,
+                             absl::Duration bucket_size, int bucket_count) {
   if (spent <= minimal_charge) return;
   auto index = static_cast<int64_t>(
-      std::floor(absl::ToDoubleSeconds(hit_start - absl::UnixEpoch()) /
-                 absl::ToDoubleSeconds(bucket_size)));
+      std::floor(absl::ToDoubleSeconds(hit_start - absl::UnixEpoch()) / absl::ToDoubleSeconds(bucket_size)));
   auto [it, inserted] = buckets_.try_emplace(index);
   if (inserted) it->second.expires = hit_start + bucket_size * bucket_count;
   it->second.spent += spent;

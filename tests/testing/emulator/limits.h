@@ -38,8 +38,8 @@ class OperatingBudget {
   // Expiry of the oldest live bucket, or `fallback` when none holds time.
   absl::Time ResetAt(absl::Time now, absl::Time fallback);
   // Charges `spent` of a hit that started at `hit_start` if above the minimum.
-  void Charge(absl::Time hit_start, absl::Duration spent, absl::Duration minimal_charge,
-              absl::Duration bucket_size, int bucket_count);
+  void Charge(absl::Time hit_start, absl::Duration spent, absl::Duration minimal_charge, absl::Duration bucket_size,
+              int bucket_count);
 
  private:
   struct Bucket {

@@ -46,8 +46,7 @@ void EmulatorImpl::HandleOAuth(const HttpServerRequest& req, HttpServerResponse*
   }
 }
 
-void EmulatorImpl::TokenAnswer(const Json& params, const std::string& grant, absl::Time now,
-                               HttpServerResponse* resp) {
+void EmulatorImpl::TokenAnswer(const Json& params, const std::string& grant, absl::Time now, HttpServerResponse* resp) {
   auto fail = [&](int status, const std::string& error, const std::string& description) {
     if (error == "invalid_grant") ++stats_.oauth_invalid_grant;
     ErrorAnswer(resp, status, error, description);
@@ -64,8 +63,7 @@ void EmulatorImpl::TokenAnswer(const Json& params, const std::string& grant, abs
     std::string token = StringParam(params, "refresh_token");
     if (token.empty()) return fail(400, "invalid_request", "No \"refresh_token\" parameter found");
     auto it = refresh_tokens_.find(token);
-    if (it == refresh_tokens_.end() || it->second.client_id != app->first ||
-        it->second.expires <= now) {
+    if (it == refresh_tokens_.end() || it->second.client_id != app->first || it->second.expires <= now) {
       return fail(400, "invalid_grant", "Invalid refresh token");
     }
     // Rotation: the used refresh token and the access token issued with it die.
@@ -78,8 +76,7 @@ void EmulatorImpl::TokenAnswer(const Json& params, const std::string& grant, abs
     std::string code = StringParam(params, "code");
     if (code.empty()) return fail(400, "invalid_request", "No \"code\" parameter found");
     auto it = auth_codes_.find(code);
-    if (it == auth_codes_.end() || it->second.client_id != app->first ||
-        it->second.expires <= now) {
+    if (it == auth_codes_.end() || it->second.client_id != app->first || it->second.expires <= now) {
       return fail(400, "invalid_grant", "Invalid authorization code");
     }
     portal = it->second.portal;
@@ -107,8 +104,7 @@ void EmulatorImpl::TokenAnswer(const Json& params, const std::string& grant, abs
               {"refresh_token", inst.refresh_token}});
 }
 
-Installation EmulatorImpl::IssueTokensLocked(int portal, const AppOptions& app, int64_t user_id,
-                                             absl::Time now) {
+Installation EmulatorImpl::IssueTokensLocked(int portal, const AppOptions& app, int64_t user_id, absl::Time now) {
   const Portal& p = *portals_[portal];
   PortalInfo info = InfoLocked(p);
   InstallRecord& record = installs_[{portal, app.client_id}];
@@ -120,14 +116,14 @@ Installation EmulatorImpl::IssueTokensLocked(int portal, const AppOptions& app, 
   inst.application_token = record.application_token;
   inst.domain = info.domain;
   inst.client_endpoint = info.client_endpoint;
-  inst.server_endpoint = absl::StrCat(
-      "http://127.0.0.1:", oauth_server_ == nullptr ? 0 : oauth_server_->port(), "/rest/");
+  inst.server_endpoint =
+      absl::StrCat("http://127.0.0.1:", oauth_server_ == nullptr ? 0 : oauth_server_->port(), "/rest/");
   inst.scope = app.scope;
   inst.status = app.status;
   inst.user_id = user_id;
   access_tokens_[inst.access_token] = {portal, app.client_id, user_id, inst.expires};
-  refresh_tokens_[inst.refresh_token] = {portal, app.client_id, user_id,
-                                         now + options_.refresh_token_lifetime, inst.access_token};
+  refresh_tokens_[inst.refresh_token] = {portal, app.client_id, user_id, now + options_.refresh_token_lifetime,
+                                         inst.access_token};
   return inst;
 }
 
@@ -148,16 +144,14 @@ absl::Status EmulatorImpl::EnsureInstalledLocked(int portal, const std::string& 
   return absl::OkStatus();
 }
 
-absl::StatusOr<Installation> EmulatorImpl::Install(int portal, const std::string& client_id,
-                                                   int64_t user_id) {
+absl::StatusOr<Installation> EmulatorImpl::Install(int portal, const std::string& client_id, int64_t user_id) {
   std::lock_guard<std::mutex> lock(mu_);
   absl::Status s = EnsureInstalledLocked(portal, client_id);
   if (!s.ok()) return s;
   return IssueTokensLocked(portal, apps_.at(client_id), user_id, clock_.Now());
 }
 
-absl::StatusOr<std::string> EmulatorImpl::IssueAuthCode(int portal, const std::string& client_id,
-                                                        int64_t user_id) {
+absl::StatusOr<std::string> EmulatorImpl::IssueAuthCode(int portal, const std::string& client_id, int64_t user_id) {
   std::lock_guard<std::mutex> lock(mu_);
   absl::Status s = EnsureInstalledLocked(portal, client_id);
   if (!s.ok()) return s;

@@ -155,25 +155,34 @@ Json PhpArray(Json object) {
 
 bool ToBool(const Json& value) {
   switch (value.type()) {
-    case Json::value_t::boolean: return value.get<bool>();
-    case Json::value_t::number_integer: return value.get<int64_t>() != 0;
-    case Json::value_t::number_unsigned: return value.get<uint64_t>() != 0;
-    case Json::value_t::number_float: return value.get<double>() != 0.0;
+    case Json::value_t::boolean:
+      return value.get<bool>();
+    case Json::value_t::number_integer:
+      return value.get<int64_t>() != 0;
+    case Json::value_t::number_unsigned:
+      return value.get<uint64_t>() != 0;
+    case Json::value_t::number_float:
+      return value.get<double>() != 0.0;
     case Json::value_t::string: {
       const auto& s = value.get_ref<const std::string&>();
       return !(s.empty() || s == "0");
     }
     case Json::value_t::array:
-    case Json::value_t::object: return !value.empty();
-    default: return false;
+    case Json::value_t::object:
+      return !value.empty();
+    default:
+      return false;
   }
 }
 
 int64_t ToInt(const Json& value) {
   switch (value.type()) {
-    case Json::value_t::boolean: return value.get<bool>() ? 1 : 0;
-    case Json::value_t::number_integer: return value.get<int64_t>();
-    case Json::value_t::number_unsigned: return static_cast<int64_t>(value.get<uint64_t>());
+    case Json::value_t::boolean:
+      return value.get<bool>() ? 1 : 0;
+    case Json::value_t::number_integer:
+      return value.get<int64_t>();
+    case Json::value_t::number_unsigned:
+      return static_cast<int64_t>(value.get<uint64_t>());
     case Json::value_t::number_float: {
       double d = value.get<double>();
       return std::isfinite(d) ? static_cast<int64_t>(d) : 0;
@@ -186,20 +195,26 @@ int64_t ToInt(const Json& value) {
       int64_t out = 0;
       return absl::SimpleAtoi(s.substr(0, n), &out) ? out : 0;
     }
-    default: return 0;
+    default:
+      return 0;
   }
 }
 
 bool ToScalarString(const Json& value, std::string* out) {
   switch (value.type()) {
-    case Json::value_t::string: *out = value.get<std::string>(); return true;
+    case Json::value_t::string:
+      *out = value.get<std::string>();
+      return true;
     case Json::value_t::boolean:  // "1" or "" (assign(n, c) dodges a GCC 12 -Wrestrict bug)
       out->assign(value.get<bool>() ? 1 : 0, '1');
       return true;
     case Json::value_t::number_integer:
     case Json::value_t::number_unsigned:
-    case Json::value_t::number_float: *out = value.dump(); return true;
-    default: return false;
+    case Json::value_t::number_float:
+      *out = value.dump();
+      return true;
+    default:
+      return false;
   }
 }
 

@@ -13,8 +13,7 @@ namespace {
 std::string SeedDate(int64_t id) { return IsoTime(absl::FromUnixSeconds(1704067200 + id * 60)); }
 
 Json SeedDeal(int64_t id) {
-  static const char* const kStages[] = {"NEW", "PREPARATION", "PREPAYMENT_INVOICE", "EXECUTING",
-                                        "WON"};
+  static const char* const kStages[] = {"NEW", "PREPARATION", "PREPAYMENT_INVOICE", "EXECUTING", "WON"};
   std::string s = std::to_string(id), date = SeedDate(id);
   return Json{{"ID", s},
               {"TITLE", "Deal " + s},
@@ -57,14 +56,8 @@ Json SeedItem(int64_t entity_type_id, int64_t id) {
 
 Json SeedTask(int64_t id) {
   std::string s = std::to_string(id);
-  return Json{{"id", s},
-              {"title", "Task " + s},
-              {"description", ""},
-              {"status", std::to_string(2 + id % 4)},
-              {"priority", "1"},
-              {"responsibleId", "1"},
-              {"createdBy", "1"},
-              {"createdDate", SeedDate(id)},
+  return Json{{"id", s},         {"title", "Task " + s}, {"description", ""}, {"status", std::to_string(2 + id % 4)},
+              {"priority", "1"}, {"responsibleId", "1"}, {"createdBy", "1"},  {"createdDate", SeedDate(id)},
               {"groupId", "0"}};
 }
 
@@ -108,9 +101,8 @@ void ApplyFields(const Json& fields, Json* row) {
   }
 }
 
-MethodResult CrudMethod(EntityStore& store, absl::string_view op, const Json& params,
-                        const CallContext& ctx, absl::Time now,
-                        const std::function<Json(int64_t)>& seed) {
+MethodResult CrudMethod(EntityStore& store, absl::string_view op, const Json& params, const CallContext& ctx,
+                        absl::Time now, const std::function<Json(int64_t)>& seed) {
   static const Json kEmpty = Json::object();
   const Json* fields = Param(params, "fields");
   if (fields == nullptr) fields = &kEmpty;
@@ -176,11 +168,22 @@ EntityStore& PortalData::Items(int64_t entity_type_id) {
 }
 
 bool IsKnownMethod(absl::string_view method) {
-  static const char* const kMethods[] = {
-      "batch",           "crm.deal.list",      "crm.deal.get",       "crm.deal.add",
-      "crm.deal.update", "crm.deal.delete",    "crm.contact.list",   "crm.contact.get",
-      "crm.contact.add", "crm.contact.update", "crm.contact.delete", "crm.item.list",
-      "tasks.task.list", "app.info",           "profile",            "server.time"};
+  static const char* const kMethods[] = {"batch",
+                                         "crm.deal.list",
+                                         "crm.deal.get",
+                                         "crm.deal.add",
+                                         "crm.deal.update",
+                                         "crm.deal.delete",
+                                         "crm.contact.list",
+                                         "crm.contact.get",
+                                         "crm.contact.add",
+                                         "crm.contact.update",
+                                         "crm.contact.delete",
+                                         "crm.item.list",
+                                         "tasks.task.list",
+                                         "app.info",
+                                         "profile",
+                                         "server.time"};
   for (const char* m : kMethods) {
     if (method == m) return true;
   }
@@ -194,8 +197,7 @@ MethodResult RunMethod(PortalData& data, const PortalOptions& options, const std
     EntityStore* store;
     Json (*seed)(int64_t);
   };
-  const Family families[] = {{"crm.deal.", &data.deals, SeedDeal},
-                             {"crm.contact.", &data.contacts, SeedContact}};
+  const Family families[] = {{"crm.deal.", &data.deals, SeedDeal}, {"crm.contact.", &data.contacts, SeedContact}};
   for (const Family& f : families) {
     if (!absl::StartsWith(method, f.prefix)) continue;
     absl::string_view op = absl::string_view(method).substr(f.prefix.size());
@@ -250,8 +252,6 @@ const Json* Param(const Json& params, absl::string_view name) {
   return nullptr;
 }
 
-std::string IsoTime(absl::Time t) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%S%Ez", t, absl::UTCTimeZone());
-}
+std::string IsoTime(absl::Time t) { return absl::FormatTime("%Y-%m-%dT%H:%M:%S%Ez", t, absl::UTCTimeZone()); }
 
 }  // namespace b24::testing::emulator_internal

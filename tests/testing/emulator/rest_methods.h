@@ -25,9 +25,9 @@ using Json = php::Json;
 
 // Who is calling, as established by authentication.
 struct CallContext {
-  std::string entity;       // operating-budget key: "webhook:<user>:<code>" or "app:<client_id>"
-  std::string client_id;    // "" for webhooks
-  std::string app_status;   // §6.3 status, apps only
+  std::string entity;      // operating-budget key: "webhook:<user>:<code>" or "app:<client_id>"
+  std::string client_id;   // "" for webhooks
+  std::string app_status;  // §6.3 status, apps only
   std::string scope;
   int64_t user_id = 0;
 };

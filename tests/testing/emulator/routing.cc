@@ -25,8 +25,7 @@ namespace emulator_internal {
 namespace {
 
 // The §1.5 `time` object.
-Json TimeJson(absl::Time start, absl::Duration duration, absl::Duration operating,
-              absl::Time reset_at) {
+Json TimeJson(absl::Time start, absl::Duration duration, absl::Duration operating, absl::Time reset_at) {
   absl::Time finish = start + duration;
   return Json{{"start", UnixSeconds(start)},
               {"finish", UnixSeconds(finish)},
@@ -62,8 +61,8 @@ Route ParseRoute(const std::string& path) {
 Json RequestParams(const HttpServerRequest& req) {
   Json params = AsPhpObject(php::ParseStr(req.query));
   const std::string content_type = req.Header("content-type");
-  const std::string type = absl::AsciiStrToLower(absl::StripAsciiWhitespace(
-      absl::string_view(content_type).substr(0, content_type.find(';'))));
+  const std::string type = absl::AsciiStrToLower(
+      absl::StripAsciiWhitespace(absl::string_view(content_type).substr(0, content_type.find(';'))));
   Json body = Json::object();
   if (type == "application/x-www-form-urlencoded") {
     body = AsPhpObject(php::ParseStr(req.body));
@@ -103,8 +102,7 @@ constexpr int kBatchMaxLength = 50;
 
 }  // namespace
 
-void EmulatorImpl::HandlePortal(Portal* p, size_t host, const HttpServerRequest& req,
-                                HttpServerResponse* resp) {
+void EmulatorImpl::HandlePortal(Portal* p, size_t host, const HttpServerRequest& req, HttpServerResponse* resp) {
   std::lock_guard<std::mutex> lock(mu_);
   absl::Time now = clock_.Now();
   if (req.path == "/emulator/stats") {
@@ -119,9 +117,8 @@ void EmulatorImpl::HandlePortal(Portal* p, size_t host, const HttpServerRequest&
   if (host + 1 != p->hosts.size()) {  // §1.8: an old host of a renamed portal.
     ++st.redirects;
     resp->status = 302;
-    resp->headers = {
-        {"Location", absl::StrCat("http://127.0.0.1:", p->hosts.back()->port(), req.target)},
-        {"Content-Type", "text/html; charset=utf-8"}};
+    resp->headers = {{"Location", absl::StrCat("http://127.0.0.1:", p->hosts.back()->port(), req.target)},
+                     {"Content-Type", "text/html; charset=utf-8"}};
     return;
   }
   Route route = ParseRoute(req.path);
@@ -134,8 +131,8 @@ void EmulatorImpl::HandlePortal(Portal* p, size_t host, const HttpServerRequest&
   }
 }
 
-void EmulatorImpl::HandleRest(Portal& p, const Route& route, const HttpServerRequest& req,
-                              absl::Time now, HttpServerResponse* resp) {
+void EmulatorImpl::HandleRest(Portal& p, const Route& route, const HttpServerRequest& req, absl::Time now,
+                              HttpServerResponse* resp) {
   PortalStats& st = stats_.portals[p.id];
   const PortalOptions& o = p.options;
   auto fail = [&](int status, const std::string& error, const std::string& description) {
@@ -145,8 +142,7 @@ void EmulatorImpl::HandleRest(Portal& p, const Route& route, const HttpServerReq
   const bool known = !route.method.empty() && IsKnownMethod(route.method);
   if (known) ++st.requests_by_method[route.method];
   // The rate limit sits in front of the portal: every request counts.
-  if (o.rate_limit.enabled &&
-      !p.bucket.TryAcquire(now, o.rate_limit.burst, o.rate_limit.drain_per_second)) {
+  if (o.rate_limit.enabled && !p.bucket.TryAcquire(now, o.rate_limit.burst, o.rate_limit.drain_per_second)) {
     ++st.query_limit_exceeded;
     return fail(503, "QUERY_LIMIT_EXCEEDED", "Too many requests");
   }
@@ -174,8 +170,8 @@ void EmulatorImpl::HandleRest(Portal& p, const Route& route, const HttpServerReq
     out.r = MethodResult::Error(500, "INTERNAL_SERVER_ERROR", e.what());
   }
   for (const auto& [method, spent] : hit) {
-    p.budgets[{auth.ctx.entity, method}].Charge(now, spent, o.operating.minimal_charge,
-                                                o.operating.bucket_size, o.operating.bucket_count);
+    p.budgets[{auth.ctx.entity, method}].Charge(now, spent, o.operating.minimal_charge, o.operating.bucket_size,
+                                                o.operating.bucket_count);
   }
   if (!out.r.ok()) return fail(out.r.status, out.r.error, out.r.error_description);
   Json envelope = Json{{"result", std::move(out.r.result)}};
@@ -185,8 +181,7 @@ void EmulatorImpl::HandleRest(Portal& p, const Route& route, const HttpServerReq
   Answer(resp, 200, envelope);
 }
 
-EmulatorImpl::AuthResult EmulatorImpl::Authenticate(const Portal& p, const Route& route,
-                                                    const HttpServerRequest& req,
+EmulatorImpl::AuthResult EmulatorImpl::Authenticate(const Portal& p, const Route& route, const HttpServerRequest& req,
                                                     const Json& params, absl::Time now) const {
   AuthResult a;
   if (route.webhook) {
@@ -213,11 +208,10 @@ EmulatorImpl::AuthResult EmulatorImpl::Authenticate(const Portal& p, const Route
     return a;
   }
   auto it = access_tokens_.find(token);
-  auto install = it == access_tokens_.end()
-                     ? installs_.end()
-                     : installs_.find({it->second.portal, it->second.client_id});
-  if (it == access_tokens_.end() || it->second.revoked || it->second.portal != p.id ||
-      install == installs_.end() || !install->second.installed) {
+  auto install =
+      it == access_tokens_.end() ? installs_.end() : installs_.find({it->second.portal, it->second.client_id});
+  if (it == access_tokens_.end() || it->second.revoked || it->second.portal != p.id || install == installs_.end() ||
+      !install->second.installed) {
     a.error = MethodResult::Error(401, "invalid_token", "Unable to get application by token");
     return a;
   }
@@ -235,8 +229,7 @@ EmulatorImpl::AuthResult EmulatorImpl::Authenticate(const Portal& p, const Route
 }
 
 EmulatorImpl::CallOutcome EmulatorImpl::Call(Portal& p, const CallContext& ctx, absl::Time start,
-                                             const std::string& method, const Json& params,
-                                             Hit* hit) {
+                                             const std::string& method, const Json& params, Hit* hit) {
   PortalStats& st = stats_.portals[p.id];
   const PortalOptions& o = p.options;
   absl::Time now = clock_.Now();
@@ -250,14 +243,12 @@ EmulatorImpl::CallOutcome EmulatorImpl::Call(Portal& p, const CallContext& ctx, 
   // Checked before running; the call that crosses the limit still completes.
   if (o.operating.enabled && budget.Used(now) + spent > o.operating.limit) {
     ++st.operation_time_limit;
-    out.r = MethodResult::Error(429, "OPERATION_TIME_LIMIT",
-                                "Method is blocked due to operation time limit.");
+    out.r = MethodResult::Error(429, "OPERATION_TIME_LIMIT", "Method is blocked due to operation time limit.");
     return out;
   }
   ++st.executed_by_method[method];
   out.r = emulator_internal::RunMethod(*p.data, o, method, ctx, params, now);
-  out.cost = o.cost.per_request + o.cost.per_item * out.r.items +
-             o.cost.per_count_row * out.r.count_rows;
+  out.cost = o.cost.per_request + o.cost.per_item * out.r.items + o.cost.per_count_row * out.r.count_rows;
   spent += out.cost;
   if (out.r.ok()) {
     absl::Time fallback = start + o.operating.bucket_size * o.operating.bucket_count;
@@ -266,8 +257,8 @@ EmulatorImpl::CallOutcome EmulatorImpl::Call(Portal& p, const CallContext& ctx, 
   return out;
 }
 
-EmulatorImpl::CallOutcome EmulatorImpl::Batch(Portal& p, const CallContext& ctx,
-                                              absl::Time start, const Json& params, Hit* hit) {
+EmulatorImpl::CallOutcome EmulatorImpl::Batch(Portal& p, const CallContext& ctx, absl::Time start, const Json& params,
+                                              Hit* hit) {
   PortalStats& st = stats_.portals[p.id];
   const Json* cmd = Param(params, "cmd");
   const Json* halt_param = Param(params, "halt");
@@ -301,8 +292,7 @@ EmulatorImpl::CallOutcome EmulatorImpl::Batch(Portal& p, const CallContext& ctx,
       std::optional<Fault> fault;
       if (IsKnownMethod(method)) ++st.requests_by_method[method];
       if (method == "batch") {
-        r = MethodResult::Error(405, "ERROR_BATCH_METHOD_NOT_ALLOWED",
-                                "Method is not allowed for batch usage");
+        r = MethodResult::Error(405, "ERROR_BATCH_METHOD_NOT_ALLOWED", "Method is not allowed for batch usage");
       } else if (!IsKnownMethod(method)) {
         r = MethodResult::Error(404, "ERROR_METHOD_NOT_FOUND", "Method not found!");
       } else if ((fault = TakeFaultLocked(p.id, method, /*in_batch=*/true)).has_value()) {
@@ -335,8 +325,7 @@ EmulatorImpl::CallOutcome EmulatorImpl::Batch(Portal& p, const CallContext& ctx,
                       {"result_time", php::PhpArray(std::move(done["time"]))}};
   // batch itself is exempt from the operating limit and reports 0 (§3.2).
   const OperatingLimitOptions& op = p.options.operating;
-  out.time = TimeJson(start, elapsed, absl::ZeroDuration(),
-                      start + op.bucket_size * op.bucket_count);
+  out.time = TimeJson(start, elapsed, absl::ZeroDuration(), start + op.bucket_size * op.bucket_count);
   return out;
 }
 

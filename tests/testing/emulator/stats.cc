@@ -19,8 +19,8 @@ constexpr size_t kMaxRejected = 10000;
 
 }  // namespace
 
-void EmulatorImpl::RejectLocked(int portal, const std::string& method, int status,
-                                const std::string& error, bool in_batch) {
+void EmulatorImpl::RejectLocked(int portal, const std::string& method, int status, const std::string& error,
+                                bool in_batch) {
   rejected_.push_back({portal, method, status, error, in_batch, clock_.Now()});
   if (rejected_.size() > kMaxRejected) rejected_.pop_front();
 }
@@ -39,8 +39,7 @@ EmulatorStats EmulatorImpl::Stats() const {
 void EmulatorImpl::ResetStats() {
   std::lock_guard<std::mutex> lock(mu_);
   for (auto& [id, s] : stats_.portals) s = PortalStats();
-  stats_.oauth_requests = stats_.oauth_refresh_requests = stats_.oauth_code_requests =
-      stats_.oauth_invalid_grant = 0;
+  stats_.oauth_requests = stats_.oauth_refresh_requests = stats_.oauth_code_requests = stats_.oauth_invalid_grant = 0;
   rejected_.clear();
 }
 

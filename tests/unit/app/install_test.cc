@@ -12,9 +12,14 @@ TEST(ParseInstallTest, ReadsTheUiInstallationPost) {
   in.kind = InstallInput::Kind::kUi;
   in.client_id = "local.1";
   in.client_secret = "secret";
-  in.fields = {{"DOMAIN", "example.bitrix24.com"}, {"PROTOCOL", "1"},       {"AUTH_ID", "at"},
-               {"AUTH_EXPIRES", "3600"},          {"REFRESH_ID", "rt"},     {"member_id", "abc123"},
-               {"SERVER_ENDPOINT", "https://oauth.bitrix.info/rest/"},   {"APPLICATION_TOKEN", "apptok"}};
+  in.fields = {{"DOMAIN", "example.bitrix24.com"},
+               {"PROTOCOL", "1"},
+               {"AUTH_ID", "at"},
+               {"AUTH_EXPIRES", "3600"},
+               {"REFRESH_ID", "rt"},
+               {"member_id", "abc123"},
+               {"SERVER_ENDPOINT", "https://oauth.bitrix.info/rest/"},
+               {"APPLICATION_TOKEN", "apptok"}};
   auto r = ParseInstall(in, kNow);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->member_id, "abc123");
@@ -32,11 +37,14 @@ TEST(ParseInstallTest, ReadsTheOnAppInstallEvent) {
   in.kind = InstallInput::Kind::kOnAppInstall;
   in.client_id = "local.1";
   in.client_secret = "secret";
-  in.fields = {{"event", "ONAPPINSTALL"},          {"auth[access_token]", "at"},
-               {"auth[refresh_token]", "rt"},      {"auth[member_id]", "abc123"},
+  in.fields = {{"event", "ONAPPINSTALL"},
+               {"auth[access_token]", "at"},
+               {"auth[refresh_token]", "rt"},
+               {"auth[member_id]", "abc123"},
                {"auth[domain]", "example.bitrix24.com"},
                {"auth[client_endpoint]", "https://example.bitrix24.com/rest/"},
-               {"auth[expires]", "1700000123"},    {"auth[expires_in]", "3600"}};
+               {"auth[expires]", "1700000123"},
+               {"auth[expires_in]", "3600"}};
   auto r = ParseInstall(in, kNow);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->expires_at, 1'700'000'123);

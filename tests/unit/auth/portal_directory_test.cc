@@ -23,9 +23,7 @@ http::HostPolicy Policy() {
                           /*allow_loopback=*/false);
 }
 
-std::string Hook(const std::string& before, const std::string& after = "/") {
-  return before + kCode + after;
-}
+std::string Hook(const std::string& before, const std::string& after = "/") { return before + kCode + after; }
 
 struct WebhookCase {
   std::string url;
@@ -41,12 +39,12 @@ TEST(PortalDirectoryTest, WebhookUrls) {
   const WebhookCase cases[] = {
       // Accepted.
       {base, "", "webhook 1@example.bitrix24.com", "example.bitrix24.com", base},
-      {Hook("https://example.bitrix24.com/rest/1/", ""), "", "webhook 1@example.bitrix24.com",
-       "example.bitrix24.com", base},
+      {Hook("https://example.bitrix24.com/rest/1/", ""), "", "webhook 1@example.bitrix24.com", "example.bitrix24.com",
+       base},
       {Hook("HTTPS://Example.Bitrix24.COM/rest/1/"), "", "webhook 1@example.bitrix24.com", "example.bitrix24.com",
        base},  // scheme and host lower-cased, the code kept as written
-      {Hook("https://example.bitrix24.com:443/rest/1/"), "", "webhook 1@example.bitrix24.com",
-       "example.bitrix24.com", base},
+      {Hook("https://example.bitrix24.com:443/rest/1/"), "", "webhook 1@example.bitrix24.com", "example.bitrix24.com",
+       base},
       {Hook("https://example.bitrix24.com:8443/rest/1/"), "", "webhook 1@example.bitrix24.com:8443",
        "example.bitrix24.com:8443", Hook("https://example.bitrix24.com:8443/rest/1/")},
       {Hook("https://bitrix24.com/rest/42/"), "", "webhook 42@bitrix24.com", "bitrix24.com",
@@ -57,8 +55,8 @@ TEST(PortalDirectoryTest, WebhookUrls) {
        Hook("https://bitrix24.de/rest/1/")},  // "*.bitrix24.de" allows bitrix24.de itself too
       {Hook("https://example.bitrix24.com//rest//1//", "//"), "", "webhook 1@example.bitrix24.com",
        "example.bitrix24.com", base},  // empty path segments are skipped
-      {Hook("https://example.bitrix24.com/rest/1/", "/?"), "", "webhook 1@example.bitrix24.com",
-       "example.bitrix24.com", base},  // an empty query is no query
+      {Hook("https://example.bitrix24.com/rest/1/", "/?"), "", "webhook 1@example.bitrix24.com", "example.bitrix24.com",
+       base},  // an empty query is no query
       // Not a URL the gateway parses.
       {"example.bitrix24.com/rest/1/x/", "INVALID_WEBHOOK_URL"},
       {"", "INVALID_WEBHOOK_URL"},
@@ -166,17 +164,15 @@ TEST(PortalDirectoryTest, NamedWebhooks) {
     absl::StatusOr<rest::Portal> p = directory.ByName(unknown);
     EXPECT_EQ(p.status().code(), absl::StatusCode::kNotFound) << unknown;
     EXPECT_EQ(GetErrorDetail(p.status())->reason, "UNKNOWN_PORTAL") << unknown;
-    EXPECT_NE(p.status().message().find(std::string("'") + unknown + "'"), absl::string_view::npos)
-        << p.status();
+    EXPECT_NE(p.status().message().find(std::string("'") + unknown + "'"), absl::string_view::npos) << p.status();
   }
 }
 
 TEST(PortalDirectoryTest, BadNamedWebhooksFailValidationAndResolution) {
   http::HostPolicy policy = Policy();
-  PortalDirectory directory(policy,
-                            {{"good", Hook("https://example.bitrix24.com/rest/1/")},
-                             {"outside", Hook("https://evil.com/rest/1/")}},
-                            nullptr);
+  PortalDirectory directory(
+      policy, {{"good", Hook("https://example.bitrix24.com/rest/1/")}, {"outside", Hook("https://evil.com/rest/1/")}},
+      nullptr);
   absl::Status v = directory.Validate();
   EXPECT_EQ(v.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(absl::StartsWith(v.message(), "webhooks.outside: ")) << v;

@@ -74,8 +74,8 @@ TEST(ConfigTest, LimitsOnWhatPortalsAndCallersSend) {
   EXPECT_EQ(c->limits.retry.min_attempt_time, absl::Milliseconds(20));
   EXPECT_EQ(c->oauth.failure_cooldown, absl::Seconds(1));
   EXPECT_TRUE(c->oauth.token_url.empty());  // unset: the portal's trusted server_endpoint, else Bitrix24's
-  for (const char* bad : {"--http.max_response_bytes=lots", "--http.max_response_bytes=-1", "--grpc.max_message_bytes=1K",
-                          "--http.max_json_depth=0", "--http.callback_threads=0"}) {
+  for (const char* bad : {"--http.max_response_bytes=lots", "--http.max_response_bytes=-1",
+                          "--grpc.max_message_bytes=1K", "--http.max_json_depth=0", "--http.callback_threads=0"}) {
     EXPECT_FALSE(LoadConfig({bad}, {}).ok()) << bad;
   }
 }

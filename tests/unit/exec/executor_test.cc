@@ -270,9 +270,9 @@ TEST_F(ExecutorTest, AWriteThatFailedAfterItWasSentSaysItMayHaveRun) {
     bool marked;
   };
   const Case cases[] = {
-      {Outcome::kFinal, false, true},       // e.g. an answer too large to read
-      {Outcome::kFinal, true, false},       // the portal refused it with its own error
-      {Outcome::kTransient, false, true},   // e.g. a reset after sending
+      {Outcome::kFinal, false, true},      // e.g. an answer too large to read
+      {Outcome::kFinal, true, false},      // the portal refused it with its own error
+      {Outcome::kTransient, false, true},  // e.g. a reset after sending
   };
   int id = 0;
   for (const Case& c : cases) {

@@ -87,14 +87,16 @@ struct DetailCase {
 
 TEST(ToGrpcStatusTest, ErrorDetailBecomesErrorInfoAndRetryInfo) {
   const DetailCase cases[] = {
-      {"portal error", {"ACCESS_DENIED", "bitrix24", {{"error_description", "Access denied!"}, {"http_status", "403"}}},
+      {"portal error",
+       {"ACCESS_DENIED", "bitrix24", {{"error_description", "Access denied!"}, {"http_status", "403"}}},
        std::nullopt},
       {"gateway error", {"HOST_NOT_ALLOWED", "bitrix24service", {}}, std::nullopt},
       {"empty detail", {"", "", {}}, std::nullopt},
       {"retry after 30 s", {"OPERATION_TIME_LIMIT", "bitrix24", {{"retry_after_seconds", "30"}}}, 30},
       {"retry after 0 s", {"QUERY_LIMIT_EXCEEDED", "bitrix24", {{"retry_after_seconds", "0"}}}, 0},
       {"retry with other metadata",
-       {"OPERATION_TIME_LIMIT", "bitrix24", {{"method", "crm.deal.list"}, {"retry_after_seconds", "600"}}}, 600},
+       {"OPERATION_TIME_LIMIT", "bitrix24", {{"method", "crm.deal.list"}, {"retry_after_seconds", "600"}}},
+       600},
       {"retry with a plus sign", {"R", "bitrix24", {{"retry_after_seconds", "+5"}}}, 5},
       {"retry with spaces", {"R", "bitrix24", {{"retry_after_seconds", " 7 "}}}, 7},
       {"negative retry", {"R", "bitrix24", {{"retry_after_seconds", "-1"}}}, std::nullopt},

@@ -24,11 +24,11 @@ TEST(UrlTest, ParsesPortalUrls) {
 }
 
 TEST(UrlTest, RejectsWhatIsNotAPlainHttpUrl) {
-  for (const char* bad : {"ftp://x.com/", "x.bitrix24.com/rest/", "https://user:pw@x.bitrix24.com/",
-                          "https://x.bitrix24.com:99999/", "https:///rest/", "https://x.com/a#frag",
-                          "https://a b.com/", "http://::1:8080/rest/", "http://fe80::1/", "http://[zz::1]/",
-                          "https://x.bitrix24.com/rest/1/a b/", "https://x.bitrix24.com/rest/\x01/",
-                          "https://x.bitrix24.com/rest/\xd0\xb0/", "https://x.bitrix24.com/a\"b"}) {
+  for (const char* bad :
+       {"ftp://x.com/", "x.bitrix24.com/rest/", "https://user:pw@x.bitrix24.com/", "https://x.bitrix24.com:99999/",
+        "https:///rest/", "https://x.com/a#frag", "https://a b.com/", "http://::1:8080/rest/", "http://fe80::1/",
+        "http://[zz::1]/", "https://x.bitrix24.com/rest/1/a b/", "https://x.bitrix24.com/rest/\x01/",
+        "https://x.bitrix24.com/rest/\xd0\xb0/", "https://x.bitrix24.com/a\"b"}) {
     EXPECT_FALSE(ParseUrl(bad).ok()) << bad;
   }
 }

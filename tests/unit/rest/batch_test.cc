@@ -6,8 +6,10 @@ namespace b24::rest {
 namespace {
 
 TEST(BatchReferencesTest, FindsEveryReferenceKind) {
-  Json params = {{"a", "$result[x][0][ID]"}, {"b", {"text $next[y] and $TOTAL[z]", "$error[w][error]"}},
-                 {"c", "$nothing[q]"}, {"d", "$result"}};
+  Json params = {{"a", "$result[x][0][ID]"},
+                 {"b", {"text $next[y] and $TOTAL[z]", "$error[w][error]"}},
+                 {"c", "$nothing[q]"},
+                 {"d", "$result"}};
   EXPECT_EQ(BatchRunner::References(params), (std::vector<std::string>{"x", "y", "z", "w"}));
 }
 
@@ -39,11 +41,11 @@ TEST(BatchEnvelopeTest, OnlyATrueBatchResultPasses) {
   const Case cases[] = {
       {R"({"result": {"a": 1, "b": 2}, "result_error": []})", false, true},
       {R"({"result": {"a": 1}, "result_error": {"b": {"error": "X"}}})", false, true},
-      {R"({"result": [], "result_error": {"a": {"error": "X"}}})", true, true},   // b stopped by halt
+      {R"({"result": [], "result_error": {"a": {"error": "X"}}})", true, true},    // b stopped by halt
       {R"({"result": [], "result_error": {"a": {"error": "X"}}})", false, false},  // b has no outcome
-      {R"({"result": {"a": 1}})", false, false},                                    // b missing
-      {R"({"result": {"a": 1}})", true, false},                                     // nothing failed before b
-      {R"({"ID": "1"})", false, false},                                             // not a batch result
+      {R"({"result": {"a": 1}})", false, false},                                   // b missing
+      {R"({"result": {"a": 1}})", true, false},                                    // nothing failed before b
+      {R"({"ID": "1"})", false, false},                                            // not a batch result
       {R"({"result": "x"})", false, false},
       {R"({"result": {"a": 1, "b": 2}, "result_error": "x"})", false, false},
       {R"([1, 2])", false, false},

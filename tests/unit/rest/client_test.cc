@@ -59,7 +59,8 @@ class RestClientTest : public ::testing::Test {
 };
 
 TEST_F(RestClientTest, PostsJsonToTheWebhookAndDecodes) {
-  transport_.SetResponder([](const http::HttpRequest&) { return FakeTransport::Json(200, R"({"result":{"ID":"7"}})"); });
+  transport_.SetResponder(
+      [](const http::HttpRequest&) { return FakeTransport::Json(200, R"({"result":{"ID":"7"}})"); });
   auto env = CallNow(webhook_, "crm.deal.get", {{"id", 7}});
   ASSERT_TRUE(env.ok()) << env.status();
   EXPECT_EQ(env->result["ID"], "7");
@@ -121,7 +122,8 @@ TEST_F(RestClientTest, RefreshesOnExpiredTokenAndRepeatsOnce) {
     for (const auto& [k, v] : r.headers) {
       if (k == "Authorization" && v == "Bearer fresh") return FakeTransport::Json(200, R"({"result":true})");
     }
-    return FakeTransport::Json(401, R"({"error":"expired_token","error_description":"The access token provided has expired"})");
+    return FakeTransport::Json(
+        401, R"({"error":"expired_token","error_description":"The access token provided has expired"})");
   });
   auto env = CallNow(oauth, "crm.deal.update");
   ASSERT_TRUE(env.ok()) << env.status();

@@ -38,8 +38,8 @@ class EnvelopeErrorTest : public ::testing::TestWithParam<ErrorCase> {};
 
 TEST_P(EnvelopeErrorTest, MapsBitrixCodes) {
   const ErrorCase& c = GetParam();
-  auto env = ParseEnvelope(
-      Response(c.http, std::string(R"({"error":")") + c.code + R"(","error_description":"text"})"), "m.x");
+  auto env = ParseEnvelope(Response(c.http, std::string(R"({"error":")") + c.code + R"(","error_description":"text"})"),
+                           "m.x");
   ASSERT_FALSE(env.ok());
   EXPECT_EQ(env.status().code(), c.grpc) << c.code;
   EXPECT_EQ(Classify(env.status()), c.cls) << c.code;
@@ -53,21 +53,20 @@ TEST_P(EnvelopeErrorTest, MapsBitrixCodes) {
 
 INSTANTIATE_TEST_SUITE_P(
     Catalogue, EnvelopeErrorTest,
-    ::testing::Values(ErrorCase{401, "expired_token", absl::StatusCode::kUnauthenticated, ErrorClass::kExpiredToken},
-                      ErrorCase{401, "INVALID_CREDENTIALS", absl::StatusCode::kUnauthenticated, ErrorClass::kFinal},
-                      ErrorCase{403, "ACCESS_DENIED", absl::StatusCode::kPermissionDenied, ErrorClass::kFinal},
-                      ErrorCase{401, "insufficient_scope", absl::StatusCode::kPermissionDenied, ErrorClass::kFinal},
-                      ErrorCase{404, "ERROR_METHOD_NOT_FOUND", absl::StatusCode::kNotFound, ErrorClass::kFinal},
-                      ErrorCase{503, "QUERY_LIMIT_EXCEEDED", absl::StatusCode::kResourceExhausted,
-                                ErrorClass::kRateLimited},
-                      ErrorCase{429, "OPERATION_TIME_LIMIT", absl::StatusCode::kResourceExhausted,
-                                ErrorClass::kOperatingLimit},
-                      ErrorCase{500, "INTERNAL_SERVER_ERROR", absl::StatusCode::kUnavailable, ErrorClass::kTransient},
-                      ErrorCase{400, "ERROR_CORE", absl::StatusCode::kInternal, ErrorClass::kFinal},
-                      ErrorCase{400, "invalid_grant", absl::StatusCode::kFailedPrecondition, ErrorClass::kFinal},
-                      ErrorCase{401, "PAYMENT_REQUIRED", absl::StatusCode::kFailedPrecondition, ErrorClass::kFinal},
-                      ErrorCase{400, "SOME_METHOD_ERROR", absl::StatusCode::kInvalidArgument, ErrorClass::kFinal},
-                      ErrorCase{418, "TEAPOT", absl::StatusCode::kFailedPrecondition, ErrorClass::kFinal}));
+    ::testing::Values(
+        ErrorCase{401, "expired_token", absl::StatusCode::kUnauthenticated, ErrorClass::kExpiredToken},
+        ErrorCase{401, "INVALID_CREDENTIALS", absl::StatusCode::kUnauthenticated, ErrorClass::kFinal},
+        ErrorCase{403, "ACCESS_DENIED", absl::StatusCode::kPermissionDenied, ErrorClass::kFinal},
+        ErrorCase{401, "insufficient_scope", absl::StatusCode::kPermissionDenied, ErrorClass::kFinal},
+        ErrorCase{404, "ERROR_METHOD_NOT_FOUND", absl::StatusCode::kNotFound, ErrorClass::kFinal},
+        ErrorCase{503, "QUERY_LIMIT_EXCEEDED", absl::StatusCode::kResourceExhausted, ErrorClass::kRateLimited},
+        ErrorCase{429, "OPERATION_TIME_LIMIT", absl::StatusCode::kResourceExhausted, ErrorClass::kOperatingLimit},
+        ErrorCase{500, "INTERNAL_SERVER_ERROR", absl::StatusCode::kUnavailable, ErrorClass::kTransient},
+        ErrorCase{400, "ERROR_CORE", absl::StatusCode::kInternal, ErrorClass::kFinal},
+        ErrorCase{400, "invalid_grant", absl::StatusCode::kFailedPrecondition, ErrorClass::kFinal},
+        ErrorCase{401, "PAYMENT_REQUIRED", absl::StatusCode::kFailedPrecondition, ErrorClass::kFinal},
+        ErrorCase{400, "SOME_METHOD_ERROR", absl::StatusCode::kInvalidArgument, ErrorClass::kFinal},
+        ErrorCase{418, "TEAPOT", absl::StatusCode::kFailedPrecondition, ErrorClass::kFinal}));
 
 TEST(EnvelopeTest, EmptyCodeUsesTheDescription) {
   auto env = ParseEnvelope(Response(400, R"({"error":"","error_description":"Not found"})"), "crm.deal.get");
@@ -111,12 +110,13 @@ TEST(EnvelopeTest, OnlyRenamesAreRedirects) {
 }
 
 TEST(EnvelopeTest, IllFormedUtf8AndOversizedNumbersAreSafe) {
-  auto env = ParseEnvelope(Response(403, "{\"error\":\"ACCESS_DENIED\",\"error_description\":\"bad \xff\"}"),
-                           "crm.deal.get");
+  auto env =
+      ParseEnvelope(Response(403, "{\"error\":\"ACCESS_DENIED\",\"error_description\":\"bad \xff\"}"), "crm.deal.get");
   ASSERT_FALSE(env.ok());
   EXPECT_EQ(GetErrorDetail(env.status())->metadata["error_description"], "bad \xEF\xBF\xBD");
   auto huge = ParseEnvelope(Response(200, R"({"result":[],"total":1e300,"next":-1e300,
-                                        "time":{"operating_reset_at":1e300}})"), "crm.deal.list");
+                                        "time":{"operating_reset_at":1e300}})"),
+                            "crm.deal.list");
   ASSERT_TRUE(huge.ok());
   EXPECT_FALSE(huge->total.has_value());
   EXPECT_FALSE(huge->next.has_value());
@@ -126,8 +126,8 @@ TEST(EnvelopeTest, IllFormedUtf8AndOversizedNumbersAreSafe) {
 }
 
 TEST(EnvelopeTest, SnippetsOfBadBodiesAreRedacted) {
-  auto html = ParseEnvelope(Response(502, "<html>\"access_token\":\"" + std::string(200000, 'A'), "text/html"),
-                            "profile");
+  auto html =
+      ParseEnvelope(Response(502, "<html>\"access_token\":\"" + std::string(200000, 'A'), "text/html"), "profile");
   ASSERT_FALSE(html.ok());
   EXPECT_EQ(html.status().message().find("AAAA"), std::string::npos) << html.status().message();
   EXPECT_NE(html.status().message().find("***"), std::string::npos) << html.status().message();

@@ -49,7 +49,8 @@ TEST(ExportCursorTest, ForeignCursorsNameWhatDiffers) {
     const char* mentions;
   };
   const Case cases[] = {
-      {{"host:x.bitrix24.com", "crm.contact.list", kDeals.params_digest}, "export of crm.deal.list, not crm.contact.list"},
+      {{"host:x.bitrix24.com", "crm.contact.list", kDeals.params_digest},
+       "export of crm.deal.list, not crm.contact.list"},
       {{"host:y.bitrix24.com", "crm.deal.list", kDeals.params_digest}, "another portal (host:x.bitrix24.com)"},
       {{"host:x.bitrix24.com", "crm.deal.list", ExportCursor::ParamsDigest(Json{{"filter", {{">ID", 5}}}})},
        "other params"},

@@ -42,12 +42,12 @@ TEST(ExportPlanTest, RangePlanning) {
     std::vector<std::pair<int64_t, int64_t>> ranges;
   };
   const Case cases[] = {
-      {12, 12, 12, -1, 0, {}},                                // the first page was the whole list
-      {50, 50, 40, -1, 0, {{50, -1}}},                        // the highest ID vanished: one open range
-      {50, 50, 10'050, -1, 0, {{50, 10'050}}},                // below kMinRangeSpan: one range
+      {12, 12, 12, -1, 0, {}},                  // the first page was the whole list
+      {50, 50, 40, -1, 0, {{50, -1}}},          // the highest ID vanished: one open range
+      {50, 50, 10'050, -1, 0, {{50, 10'050}}},  // below kMinRangeSpan: one range
       {50, 50, 100'050, -1, 0, {{50, 25'050}, {25'050, 50'050}, {50'050, 75'050}, {75'050, 100'050}}},
       {50, 50, 100'050, -1, 2, {{50, 50'050}, {50'050, 100'050}}},
-      {50, 50, 10'000'050, -1, 99, {}},                       // capped at kMaxRanges (checked below)
+      {50, 50, 10'000'050, -1, 99, {}},  // capped at kMaxRanges (checked below)
   };
   for (const Case& c : cases) {
     auto got = PlanRanges(c.first_page_items, c.first_last, c.max_id, c.hi, c.max_parallel);
@@ -66,23 +66,25 @@ TEST(ExportPlanTest, RangePlanning) {
 
 TEST(ExportPlanTest, PagesPerBatch) {
   EXPECT_EQ(PagesForBatch({0, -1}, INT64_MAX), kPagesPerBatch);
-  EXPECT_EQ(PagesForBatch({0, 120}, INT64_MAX), 3);   // 120 IDs: three pages at most
-  EXPECT_EQ(PagesForBatch({0, 100'000}, 60), 2);      // the caller wants 60 more
+  EXPECT_EQ(PagesForBatch({0, 120}, INT64_MAX), 3);    // 120 IDs: three pages at most
+  EXPECT_EQ(PagesForBatch({0, 100'000}, 60), 2);       // the caller wants 60 more
   EXPECT_EQ(PagesForBatch({100, 100}, INT64_MAX), 1);  // never zero
-  EXPECT_EQ(PagesForBatch({0, 51}, INT64_MAX), 2);    // offsets [0, 51): two pages
+  EXPECT_EQ(PagesForBatch({0, 51}, INT64_MAX), 2);     // offsets [0, 51): two pages
 }
 
 TEST(ExportPlanTest, KeysetParamsReplaceOrderAndBounds) {
   Json base = {{"select", {"ID"}}, {"filter", {{"STAGE_ID", "WON"}}}};
   Json p = KeysetPageParams(base, ListShape::For("crm.deal.list"), Json("$result[p0][49][ID]"), 500);
-  EXPECT_EQ(p.dump(),
-            R"({"select":["ID"],"filter":{"STAGE_ID":"WON",">ID":"$result[p0][49][ID]","<=ID":500},"order":{"ID":"ASC"},"start":-1})");
+  EXPECT_EQ(
+      p.dump(),
+      R"({"select":["ID"],"filter":{"STAGE_ID":"WON",">ID":"$result[p0][49][ID]","<=ID":500},"order":{"ID":"ASC"},"start":-1})");
 }
 
 TEST(ExportPlanTest, ScanningPages) {
   ListShape deals = ListShape::For("crm.deal.list");
   // Full pages, then a short one: all delivered, the range is done.
-  KeysetScan all = ScanKeysetPages(deals, "crm.deal.list", {Page(Items(1, 50)), Page(Items(51, 7))}, {0, -1}, INT64_MAX);
+  KeysetScan all =
+      ScanKeysetPages(deals, "crm.deal.list", {Page(Items(1, 50)), Page(Items(51, 7))}, {0, -1}, INT64_MAX);
   EXPECT_TRUE(all.error.ok());
   EXPECT_EQ(all.items.size(), 57u);
   EXPECT_EQ(all.last, 57);
@@ -101,9 +103,8 @@ TEST(ExportPlanTest, ScanningPages) {
   EXPECT_EQ(limited.last, 20);
   EXPECT_FALSE(limited.range_done);
   // A limit refusal inside the batch: keep what came before, no error, resume later.
-  KeysetScan refused =
-      ScanKeysetPages(deals, "m", {Page(Items(1, 50)), Refused("OPERATION_TIME_LIMIT"), Page(Items(101, 50))},
-                      {0, -1}, INT64_MAX);
+  KeysetScan refused = ScanKeysetPages(
+      deals, "m", {Page(Items(1, 50)), Refused("OPERATION_TIME_LIMIT"), Page(Items(101, 50))}, {0, -1}, INT64_MAX);
   EXPECT_TRUE(refused.error.ok());
   EXPECT_EQ(refused.last, 50);
   EXPECT_FALSE(refused.range_done);
@@ -124,8 +125,8 @@ TEST(ExportPlanTest, ScanningPages) {
   EXPECT_EQ(GetErrorDetail(odd.error)->reason, "INVALID_EXPORT");
   // Nested shapes.
   Json nested = {{"items", Json::array({Json{{"id", 7}}})}};
-  KeysetScan items = ScanKeysetPages(ListShape::For("crm.item.list"), "crm.item.list", {Page(nested)}, {0, -1},
-                                     INT64_MAX);
+  KeysetScan items =
+      ScanKeysetPages(ListShape::For("crm.item.list"), "crm.item.list", {Page(nested)}, {0, -1}, INT64_MAX);
   EXPECT_EQ(items.last, 7);
   EXPECT_TRUE(items.range_done);
 }

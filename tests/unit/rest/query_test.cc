@@ -29,8 +29,7 @@ constexpr QueryCase kQueryCases[] = {
     {R"(5)", ""},
     {R"(null)", ""},
     // Nested objects and arrays: PHP brackets, encoded.
-    {R"({"filter":{">ID":5},"select":["ID","TITLE"]})",
-     "filter%5B%3EID%5D=5&select%5B0%5D=ID&select%5B1%5D=TITLE"},
+    {R"({"filter":{">ID":5},"select":["ID","TITLE"]})", "filter%5B%3EID%5D=5&select%5B0%5D=ID&select%5B1%5D=TITLE"},
     {R"({"order":{"ID":"ASC","DATE_CREATE":"DESC"}})", "order%5BID%5D=ASC&order%5BDATE_CREATE%5D=DESC"},
     {R"({"b":{"z":1,"a":2},"a":3})", "b%5Bz%5D=1&b%5Ba%5D=2&a=3"},
     {R"({"a":{"b":{"c":[1,{"d":"x"}]}}})", "a%5Bb%5D%5Bc%5D%5B0%5D=1&a%5Bb%5D%5Bc%5D%5B1%5D%5Bd%5D=x"},

@@ -76,9 +76,14 @@ TEST(SchemaTest, MigrateAddsOnlyMissingColumns) {
   std::vector<std::string> all = MigrateStatements(Dialect::kPostgresql, Seed());
   ASSERT_THAT(all, SizeIs(ExtraColumns().size()));
   EXPECT_EQ(all[0], "ALTER TABLE \"bx_auth\" ADD COLUMN IF NOT EXISTS \"b24_expires_at\" BIGINT NOT NULL DEFAULT 0");
-  std::vector<std::string> have = {"id", "portal_member", "B24_EXPIRES_AT", "b24_server_endpoint",
+  std::vector<std::string> have = {"id",
+                                   "portal_member",
+                                   "B24_EXPIRES_AT",
+                                   "b24_server_endpoint",
                                    "b24_needs_reinstall",
-                                   "b24_refresh_lease_owner", "b24_refresh_lease_until", "b24_updated_at"};
+                                   "b24_refresh_lease_owner",
+                                   "b24_refresh_lease_until",
+                                   "b24_updated_at"};
   EXPECT_THAT(MigrateStatements(Dialect::kMysql, Seed(), have),
               ElementsAre("ALTER TABLE `bx_auth` ADD COLUMN `b24_key_id` VARCHAR(16) NOT NULL DEFAULT ''"));
   have.push_back("b24_key_id");

@@ -11,8 +11,8 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 std::vector<std::string> SeedColumns() {
-  return {"id", "member_id", "access_token", "expires_in", "application_token", "refresh_token",
-          "domain", "client_endpoint", "client_id", "client_secret"};
+  return {"id",     "member_id",       "access_token", "expires_in",   "application_token", "refresh_token",
+          "domain", "client_endpoint", "client_id",    "client_secret"};
 }
 
 Layout Full(Dialect d) {
@@ -63,8 +63,9 @@ TEST(TokenSqlTest, UpsertIsOneStatementPerDialect) {
 TEST(TokenSqlTest, CompareAndSwapComparesBytesExactly) {
   std::vector<std::pair<Field, Value>> sets = {{kRefreshToken, std::string("new")}};
   Statement pg = UpdatePortal(Full(Dialect::kPostgresql), sets, "m", {{kRefreshToken, "old"}});
-  EXPECT_EQ(pg.sql, "UPDATE \"b24_portals\" SET \"refresh_token\" = :p1 WHERE \"member_id\" = :p2 AND "
-                    "\"refresh_token\" = :p3");
+  EXPECT_EQ(pg.sql,
+            "UPDATE \"b24_portals\" SET \"refresh_token\" = :p1 WHERE \"member_id\" = :p2 AND "
+            "\"refresh_token\" = :p3");
   EXPECT_THAT(pg.params, ElementsAre(Value("new"), Value("m"), Value("old")));
   EXPECT_THAT(UpdatePortal(Full(Dialect::kMysql), sets, "m", {{kRefreshToken, "old"}}).sql,
               HasSubstr("AND CAST(`refresh_token` AS BINARY) = :p3"));

@@ -48,8 +48,7 @@ class CurlClient {
   CurlResponse Get(const std::string& url, const std::vector<std::string>& headers = {}) {
     return Perform("GET", url, nullptr, "", headers);
   }
-  CurlResponse Post(const std::string& url, const std::string& body,
-                    const std::string& content_type,
+  CurlResponse Post(const std::string& url, const std::string& body, const std::string& content_type,
                     const std::vector<std::string>& headers = {}) {
     return Perform("POST", url, &body, content_type, headers);
   }
@@ -66,8 +65,8 @@ class CurlClient {
     absl::string_view line(data, size * n);
     size_t colon = line.find(':');
     if (colon != absl::string_view::npos) {
-      (*static_cast<std::map<std::string, std::string>*>(out))[absl::AsciiStrToLower(
-          line.substr(0, colon))] = std::string(absl::StripAsciiWhitespace(line.substr(colon + 1)));
+      (*static_cast<std::map<std::string, std::string>*>(out))[absl::AsciiStrToLower(line.substr(0, colon))] =
+          std::string(absl::StripAsciiWhitespace(line.substr(colon + 1)));
     }
     return size * n;
   }

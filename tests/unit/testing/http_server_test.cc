@@ -47,8 +47,7 @@ int Connect(int port) {
 class HttpServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    server_ = std::make_unique<HttpServer>([this](const HttpServerRequest& req,
-                                                  HttpServerResponse* resp) {
+    server_ = std::make_unique<HttpServer>([this](const HttpServerRequest& req, HttpServerResponse* resp) {
       {
         std::lock_guard<std::mutex> lock(mu_);
         last_ = req;
@@ -107,22 +106,18 @@ TEST_F(HttpServerTest, KeepsConnectionAliveAndReadsBodies) {
 }
 
 TEST_F(HttpServerTest, DecodesChunkedBodies) {
-  std::string out = RawExchange(
-      server_->port(),
-      "POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-      "5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\n\r\n");
+  std::string out = RawExchange(server_->port(),
+                                "POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                                "5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\n\r\n");
   EXPECT_NE(out.find("200 OK"), std::string::npos) << out;
   EXPECT_EQ(Last().body, "hello, world");
 }
 
 TEST_F(HttpServerTest, MalformedRequestGets400AndClose) {
-  EXPECT_NE(RawExchange(server_->port(), "garbage\r\n\r\n").find("400 Bad Request"),
+  EXPECT_NE(RawExchange(server_->port(), "garbage\r\n\r\n").find("400 Bad Request"), std::string::npos);
+  EXPECT_NE(RawExchange(server_->port(), "GET /x HTTP/1.1\r\nContent-Length: zz\r\n\r\n").find("400 Bad Request"),
             std::string::npos);
-  EXPECT_NE(RawExchange(server_->port(), "GET /x HTTP/1.1\r\nContent-Length: zz\r\n\r\n")
-                .find("400 Bad Request"),
-            std::string::npos);
-  EXPECT_NE(RawExchange(server_->port(),
-                        "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+  EXPECT_NE(RawExchange(server_->port(), "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
                 .find("400 Bad Request"),
             std::string::npos);
   CurlClient curl;  // Still serving.

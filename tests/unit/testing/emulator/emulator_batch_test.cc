@@ -35,8 +35,7 @@ TEST_F(EmulatorBatchTest, ReferencesChainCommands) {
 
 TEST_F(EmulatorBatchTest, ListCommandsInFormModeGiveLists) {
   // Form mode: the command strings are encoded once more (§4.1).
-  std::string body = "cmd[]=" + php::UrlEncode("crm.deal.get?id=1") +
-                     "&cmd[]=" + php::UrlEncode("crm.deal.get?id=2");
+  std::string body = "cmd[]=" + php::UrlEncode("crm.deal.get?id=1") + "&cmd[]=" + php::UrlEncode("crm.deal.get?id=2");
   CurlResponse r = curl_.Post(hook_ + "batch", body, "application/x-www-form-urlencoded");
   ASSERT_EQ(r.status, 200) << r.body;
   Json res = r.json()["result"];
@@ -55,8 +54,7 @@ TEST_F(EmulatorBatchTest, HaltUsesPhpBoolCast) {
   Json cmd = {{"bad", "crm.deal.get?id=999999"}, {"good", "crm.deal.get?id=1"}};
   Json j = Batch({{"cmd", cmd}, {"halt", 0}});
   EXPECT_TRUE(j["result"]["result"].contains("good"));
-  EXPECT_EQ(j["result"]["result_error"]["bad"],
-            Json::parse(R"({"error":"","error_description":"Not found"})"));
+  EXPECT_EQ(j["result"]["result_error"]["bad"], Json::parse(R"({"error":"","error_description":"Not found"})"));
   j = Batch({{"cmd", cmd}, {"halt", 1}});
   EXPECT_EQ(j["result"]["result"], Json::array());
   EXPECT_EQ(j["result"]["result_error"].size(), 1u);
@@ -71,11 +69,9 @@ TEST_F(EmulatorBatchTest, FiftyCommandCapAndForbiddenMethods) {
   for (int i = 0; i < 51; ++i) cmd["c" + std::to_string(i)] = "crm.deal.get?id=" + std::to_string(i + 1);
   Json j = Batch({{"cmd", cmd}});
   EXPECT_EQ(j["result"]["result"].size(), 50u);
-  EXPECT_EQ(j["result"]["result_error"],
-            Json::parse(R"({"c50":{"error":"ERROR_BATCH_LENGTH_EXCEEDED",
+  EXPECT_EQ(j["result"]["result_error"], Json::parse(R"({"c50":{"error":"ERROR_BATCH_LENGTH_EXCEEDED",
                             "error_description":"Max batch length exceeded"}})"));
-  j = Batch({{"cmd", {{"n", "batch?cmd[x]=profile"}, {"u", "no.such.method"}, {"ok", "profile"},
-                      {"skipped", 42}}}});
+  j = Batch({{"cmd", {{"n", "batch?cmd[x]=profile"}, {"u", "no.such.method"}, {"ok", "profile"}, {"skipped", 42}}}});
   EXPECT_EQ(j["result"]["result_error"]["n"]["error"], "ERROR_BATCH_METHOD_NOT_ALLOWED");
   EXPECT_EQ(j["result"]["result_error"]["u"]["error"], "ERROR_METHOD_NOT_FOUND");
   EXPECT_EQ(j["result"]["result"].size(), 1u);  // Non-string commands vanish.
@@ -83,8 +79,8 @@ TEST_F(EmulatorBatchTest, FiftyCommandCapAndForbiddenMethods) {
 }
 
 TEST_F(EmulatorBatchTest, ErrorsBeforeRunningUseTheNormalEnvelope) {
-  ExpectError(curl_.PostJson(portal_.client_endpoint + "batch", Json{{"cmd", {"profile"}}}), 401,
-              "NO_AUTH_FOUND", "Wrong authorization data");
+  ExpectError(curl_.PostJson(portal_.client_endpoint + "batch", Json{{"cmd", {"profile"}}}), 401, "NO_AUTH_FOUND",
+              "Wrong authorization data");
   // An empty batch is fine: five empty maps.
   Json j = Batch(Json::object());
   EXPECT_EQ(j["result"], Json::parse(R"({"result":[],"result_error":[],"result_total":[],

@@ -12,8 +12,7 @@ class EmulatorFaultsTest : public EmulatorTestBase {
 
 TEST_F(EmulatorFaultsTest, HtmlJsonAndEmptyBodies) {
   emu_.InjectFault(portal_.id, Fault::Html(502, "<html>Bad Gateway</html>"));
-  emu_.InjectFault(portal_.id,
-                   Fault::JsonError(500, "INTERNAL_SERVER_ERROR", "Internal server error"));
+  emu_.InjectFault(portal_.id, Fault::JsonError(500, "INTERNAL_SERVER_ERROR", "Internal server error"));
   emu_.InjectFault(portal_.id, Fault::EmptyBody(504));
   EXPECT_EQ(emu_.PendingFaults(), 3);
   CurlResponse r = Get("profile");
@@ -33,8 +32,7 @@ TEST_F(EmulatorFaultsTest, HtmlJsonAndEmptyBodies) {
 }
 
 TEST_F(EmulatorFaultsTest, MethodTargetAndCount) {
-  emu_.InjectFault(portal_.id,
-                   Fault::JsonError(403, "ACCESS_DENIED", "Access denied!", "crm.deal.add").Times(2));
+  emu_.InjectFault(portal_.id, Fault::JsonError(403, "ACCESS_DENIED", "Access denied!", "crm.deal.add").Times(2));
   EXPECT_EQ(Get("crm.deal.list").status, 200);
   ExpectError(Get("crm.deal.add", "fields[TITLE]=a"), 403, "ACCESS_DENIED", "Access denied!");
   // Inside a batch the same fault hits the matching sub-command only.

@@ -82,8 +82,7 @@ TEST_F(EmulatorLimitsTest, OperatingLimitBlocksMethodPerWebhookUntilReset) {
     ASSERT_NEAR(t["operating"].get<double>(), 10.0 * i, 1e-6) << i;
     ASSERT_EQ(t["operating_reset_at"], 1700000600);
   }
-  ExpectError(Get("profile"), 429, "OPERATION_TIME_LIMIT",
-              "Method is blocked due to operation time limit.");
+  ExpectError(Get("profile"), 429, "OPERATION_TIME_LIMIT", "Method is blocked due to operation time limit.");
   // Other methods and other webhooks have their own budgets.
   EXPECT_EQ(Get("server.time").status, 200);
   EXPECT_EQ(curl_.Get(portal_.WebhookUrl(7, "other") + "profile").status, 200);

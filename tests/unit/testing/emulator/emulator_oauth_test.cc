@@ -20,9 +20,8 @@ class EmulatorOAuthTest : public EmulatorTestBase {
   }
   CurlResponse Refresh(const std::string& refresh_token, const std::string& secret = kSecret,
                        const std::string& client_id = kClientId) {
-    return curl_.Get(absl::StrCat(emu_.oauth_token_url(), "?grant_type=refresh_token&client_id=",
-                                  client_id, "&client_secret=", secret,
-                                  "&refresh_token=", refresh_token));
+    return curl_.Get(absl::StrCat(emu_.oauth_token_url(), "?grant_type=refresh_token&client_id=", client_id,
+                                  "&client_secret=", secret, "&refresh_token=", refresh_token));
   }
   CurlResponse Profile(const std::string& token) {
     return curl_.Get(portal_.client_endpoint + "profile?auth=" + token);
@@ -38,22 +37,18 @@ TEST_F(EmulatorOAuthTest, InstallationAndTokenCarriers) {
   EXPECT_EQ(inst_.server_endpoint, emu_.oauth_server_endpoint());
   EXPECT_EQ(inst_.expires, clock_.Now() + absl::Hours(1));
   EXPECT_EQ(Profile(inst_.access_token).status, 200);
-  EXPECT_EQ(curl_.Get(portal_.client_endpoint + "profile.json?access_token=" + inst_.access_token)
-                .status,
-            200);
-  CurlResponse r = curl_.Get(portal_.client_endpoint + "app.info",
-                             {"Authorization: Bearer " + inst_.access_token});
+  EXPECT_EQ(curl_.Get(portal_.client_endpoint + "profile.json?access_token=" + inst_.access_token).status, 200);
+  CurlResponse r = curl_.Get(portal_.client_endpoint + "app.info", {"Authorization: Bearer " + inst_.access_token});
   ASSERT_EQ(r.status, 200);
   EXPECT_EQ(r.json()["result"]["CODE"], kClientId);
   EXPECT_EQ(r.json()["result"]["STATUS"], "P");
-  r = curl_.PostJson(portal_.client_endpoint + "crm.deal.get",
-                     Json{{"auth", inst_.access_token}, {"id", 4}});
+  r = curl_.PostJson(portal_.client_endpoint + "crm.deal.get", Json{{"auth", inst_.access_token}, {"id", 4}});
   EXPECT_EQ(r.json()["result"]["ID"], "4");
   // The same application token on a re-install; tokens belong to one portal.
   EXPECT_EQ(emu_.Install(portal_.id, kClientId)->application_token, inst_.application_token);
   absl::StatusOr<PortalInfo> other = emu_.AddPortal(DefaultPortal());
-  ExpectError(curl_.Get(other->client_endpoint + "profile?auth=" + inst_.access_token), 401,
-              "invalid_token", "Unable to get application by token");
+  ExpectError(curl_.Get(other->client_endpoint + "profile?auth=" + inst_.access_token), 401, "invalid_token",
+              "Unable to get application by token");
   EXPECT_FALSE(emu_.Install(portal_.id, "unknown.app").ok());
 }
 
@@ -61,9 +56,8 @@ TEST_F(EmulatorOAuthTest, RefreshRotatesAndKillsTheOldPair) {
   CurlResponse r = Refresh(inst_.refresh_token);
   ASSERT_EQ(r.status, 200) << r.body;
   Json j = r.json();
-  for (const char* field : {"access_token", "expires", "expires_in", "scope", "domain",
-                            "server_endpoint", "status", "client_endpoint", "member_id",
-                            "user_id", "refresh_token"}) {
+  for (const char* field : {"access_token", "expires", "expires_in", "scope", "domain", "server_endpoint", "status",
+                            "client_endpoint", "member_id", "user_id", "refresh_token"}) {
     EXPECT_TRUE(j.contains(field)) << field;
   }
   EXPECT_EQ(j["expires_in"], 3600);
@@ -77,14 +71,12 @@ TEST_F(EmulatorOAuthTest, RefreshRotatesAndKillsTheOldPair) {
   EXPECT_EQ(j["status"], "P");
   EXPECT_NE(j["refresh_token"], inst_.refresh_token);
   ExpectError(Refresh(inst_.refresh_token), 400, "invalid_grant", "Invalid refresh token");
-  ExpectError(Profile(inst_.access_token), 401, "invalid_token",
-              "Unable to get application by token");
+  ExpectError(Profile(inst_.access_token), 401, "invalid_token", "Unable to get application by token");
   EXPECT_EQ(Profile(j["access_token"].get<std::string>()).status, 200);
   // POST form works as well and rotates again.
   r = curl_.Post(emu_.oauth_token_url(),
-                 absl::StrCat("grant_type=refresh_token&client_id=", kClientId,
-                              "&client_secret=", kSecret, "&refresh_token=",
-                              j["refresh_token"].get<std::string>()),
+                 absl::StrCat("grant_type=refresh_token&client_id=", kClientId, "&client_secret=", kSecret,
+                              "&refresh_token=", j["refresh_token"].get<std::string>()),
                  "application/x-www-form-urlencoded");
   EXPECT_EQ(r.status, 200) << r.body;
   EmulatorStats s = emu_.Stats();
@@ -96,8 +88,7 @@ TEST_F(EmulatorOAuthTest, ClientErrors) {
   CurlResponse r = Refresh(inst_.refresh_token, kSecret, "local.nobody");
   EXPECT_EQ(r.status, 200);  // Sic.
   EXPECT_EQ(r.json()["error"], "wrong_client");
-  ExpectError(Refresh(inst_.refresh_token, "bad"), 400, "invalid_client",
-              "Invalid client credentials");
+  ExpectError(Refresh(inst_.refresh_token, "bad"), 400, "invalid_client", "Invalid client credentials");
   ExpectError(Refresh(""), 400, "invalid_request", "No \"refresh_token\" parameter found");
   // None of these used up the refresh token.
   EXPECT_EQ(Refresh(inst_.refresh_token).status, 200);
@@ -107,8 +98,7 @@ TEST_F(EmulatorOAuthTest, AccessTokenExpiry) {
   clock_.Advance(absl::Seconds(3599));
   EXPECT_EQ(Profile(inst_.access_token).status, 200);
   clock_.Advance(absl::Seconds(1));
-  ExpectError(Profile(inst_.access_token), 401, "expired_token",
-              "The access token provided has expired");
+  ExpectError(Profile(inst_.access_token), 401, "expired_token", "The access token provided has expired");
   Installation fresh = *emu_.Install(portal_.id, kClientId);
   EXPECT_EQ(Profile(fresh.access_token).status, 200);
   emu_.ExpireAccessTokens(portal_.id);
@@ -122,8 +112,8 @@ TEST_F(EmulatorOAuthTest, AccessTokenExpiry) {
 
 TEST_F(EmulatorOAuthTest, AuthorizationCodeFlow) {
   std::string code = *emu_.IssueAuthCode(portal_.id, kClientId, 5);
-  std::string url = absl::StrCat(emu_.oauth_token_url(), "?grant_type=authorization_code&client_id=",
-                                 kClientId, "&client_secret=", kSecret, "&code=");
+  std::string url = absl::StrCat(emu_.oauth_token_url(), "?grant_type=authorization_code&client_id=", kClientId,
+                                 "&client_secret=", kSecret, "&code=");
   CurlResponse r = curl_.Get(url + code);
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.json()["user_id"], 5);

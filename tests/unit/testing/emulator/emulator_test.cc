@@ -28,9 +28,8 @@ TEST_F(EmulatorTest, SuccessEnvelopeWithTime) {
   EXPECT_EQ(j["next"], 50);
   EXPECT_EQ(j["total"], 1000);
   const Json& t = j["time"];
-  EXPECT_EQ(Keys(t), (std::vector<std::string>{"start", "finish", "duration", "processing",
-                                               "date_start", "date_finish", "operating",
-                                               "operating_reset_at"}));
+  EXPECT_EQ(Keys(t), (std::vector<std::string>{"start", "finish", "duration", "processing", "date_start", "date_finish",
+                                               "operating", "operating_reset_at"}));
   EXPECT_EQ(t["start"], 1700000000.0);
   EXPECT_EQ(t["date_start"], "2023-11-14T22:13:20+00:00");
   EXPECT_EQ(t["duration"], 0.0);  // Default cost model: free.
@@ -40,8 +39,8 @@ TEST_F(EmulatorTest, SuccessEnvelopeWithTime) {
 
 TEST_F(EmulatorTest, RoutesSuffixesAndCase) {
   std::string base = portal_.client_endpoint;
-  for (const char* path : {"1/hookcode/crm.deal.get.json?id=3", "1/hookcode/CRM.Deal.Get/?id=3",
-                                  "1/hookcode/crm.deal.get/?ID=3"}) {
+  for (const char* path :
+       {"1/hookcode/crm.deal.get.json?id=3", "1/hookcode/CRM.Deal.Get/?id=3", "1/hookcode/crm.deal.get/?ID=3"}) {
     CurlResponse r = curl_.Get(base + path);
     EXPECT_EQ(r.status, 200) << path;
     EXPECT_EQ(r.json()["result"]["ID"], "3") << path;
@@ -51,17 +50,12 @@ TEST_F(EmulatorTest, RoutesSuffixesAndCase) {
 TEST_F(EmulatorTest, AuthErrorsInServerOrder) {
   std::string base = portal_.client_endpoint;
   // Unknown methods fail before authentication.
-  ExpectError(curl_.Get(base + "9/wrong/no.such.method"), 404, "ERROR_METHOD_NOT_FOUND",
-              "Method not found!");
-  ExpectError(curl_.Get(base + "no.such.method"), 404, "ERROR_METHOD_NOT_FOUND",
-              "Method not found!");
-  ExpectError(curl_.Get(base + "1/wrong/profile"), 401, "INVALID_CREDENTIALS",
-              "Invalid request credentials");
-  ExpectError(curl_.Get(base + "2/hookcode/profile"), 401, "INVALID_CREDENTIALS",
-              "Invalid request credentials");
+  ExpectError(curl_.Get(base + "9/wrong/no.such.method"), 404, "ERROR_METHOD_NOT_FOUND", "Method not found!");
+  ExpectError(curl_.Get(base + "no.such.method"), 404, "ERROR_METHOD_NOT_FOUND", "Method not found!");
+  ExpectError(curl_.Get(base + "1/wrong/profile"), 401, "INVALID_CREDENTIALS", "Invalid request credentials");
+  ExpectError(curl_.Get(base + "2/hookcode/profile"), 401, "INVALID_CREDENTIALS", "Invalid request credentials");
   ExpectError(curl_.Get(base + "profile"), 401, "NO_AUTH_FOUND", "Wrong authorization data");
-  ExpectError(curl_.Get(base + "profile?auth=nope"), 401, "invalid_token",
-              "Unable to get application by token");
+  ExpectError(curl_.Get(base + "profile?auth=nope"), 401, "invalid_token", "Unable to get application by token");
   ExpectError(curl_.Get(base + "profile", {"Authorization: Bearer nope"}), 401, "invalid_token",
               "Unable to get application by token");
 }
@@ -110,8 +104,7 @@ TEST_F(EmulatorTest, FilterOrderSelect) {
 }
 
 TEST_F(EmulatorTest, JsonAndFormBodiesMergeOverQuery) {
-  CurlResponse r = curl_.PostJson(hook_ + "crm.deal.list?start=500",
-                                  Json{{"filter", {{">ID", 10}}}, {"start", -1}});
+  CurlResponse r = curl_.PostJson(hook_ + "crm.deal.list?start=500", Json{{"filter", {{">ID", 10}}}, {"start", -1}});
   ASSERT_EQ(r.status, 200);
   EXPECT_EQ(r.json()["result"][0]["ID"], "11");
   EXPECT_EQ(r.json()["total"], 0);
@@ -125,8 +118,7 @@ TEST_F(EmulatorTest, JsonAndFormBodiesMergeOverQuery) {
 }
 
 TEST_F(EmulatorTest, DealCrudStoresOnlyChanges) {
-  CurlResponse r = PostJson("crm.deal.add", Json{{"fields", {{"TITLE", "New one"},
-                                                             {"OPPORTUNITY", 99.5}}}});
+  CurlResponse r = PostJson("crm.deal.add", Json{{"fields", {{"TITLE", "New one"}, {"OPPORTUNITY", 99.5}}}});
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.json()["result"], 1001);
   Json deal = Ok("crm.deal.get", "id=1001")["result"];
@@ -148,9 +140,8 @@ TEST_F(EmulatorTest, DealCrudStoresOnlyChanges) {
 }
 
 TEST_F(EmulatorTest, HostileParametersGetJsonAnswers) {
-  for (const char* query :
-       {"%%%&[=&a[b=&=x", "filter=abc&order=x&select=TITLE&start=abc", "filter[][]=1&order[]=DESC",
-        "filter[%3EID][x]=1&start[]=5", "id[]=1", "fields=str", "cmd=7&halt[]=1"}) {
+  for (const char* query : {"%%%&[=&a[b=&=x", "filter=abc&order=x&select=TITLE&start=abc", "filter[][]=1&order[]=DESC",
+                            "filter[%3EID][x]=1&start[]=5", "id[]=1", "fields=str", "cmd=7&halt[]=1"}) {
     for (const char* method : {"crm.deal.list", "crm.deal.get", "crm.deal.update", "batch"}) {
       CurlResponse r = Get(method, query);
       EXPECT_TRUE(r.status == 200 || r.status == 400) << method << "?" << query << " " << r.status;
@@ -221,8 +212,7 @@ TEST_F(EmulatorTest, CountersAndStatsEndpoint) {
   Ok("crm.deal.list");
   Ok("crm.deal.list");
   Get("crm.deal.get", "id=999999");
-  ExpectError(curl_.Get(portal_.client_endpoint + "profile"), 401, "NO_AUTH_FOUND",
-              "Wrong authorization data");
+  ExpectError(curl_.Get(portal_.client_endpoint + "profile"), 401, "NO_AUTH_FOUND", "Wrong authorization data");
   EmulatorStats s = emu_.Stats();
   const PortalStats& p = s.portals[portal_.id];
   EXPECT_EQ(p.http_requests, 4);

@@ -41,9 +41,7 @@ class EmulatorTestBase : public ::testing::Test {
   CurlResponse Get(const std::string& method, const std::string& query = "") {
     return curl_.Get(hook_ + method + (query.empty() ? "" : "?" + query));
   }
-  CurlResponse PostJson(const std::string& method, const Json& body) {
-    return curl_.PostJson(hook_ + method, body);
-  }
+  CurlResponse PostJson(const std::string& method, const Json& body) { return curl_.PostJson(hook_ + method, body); }
   // The JSON of a call that must succeed.
   Json Ok(const std::string& method, const std::string& query = "") {
     CurlResponse r = Get(method, query);
@@ -59,8 +57,7 @@ class EmulatorTestBase : public ::testing::Test {
 };
 
 // An error envelope: exactly {"error","error_description"} and no `time`.
-inline void ExpectError(const CurlResponse& r, long status, const std::string& error,
-                        const std::string& description) {
+inline void ExpectError(const CurlResponse& r, long status, const std::string& error, const std::string& description) {
   EXPECT_EQ(r.status, status) << r.body;
   Json j = r.json();
   EXPECT_EQ(j, (Json{{"error", error}, {"error_description", description}})) << r.body;

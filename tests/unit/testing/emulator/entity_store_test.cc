@@ -9,8 +9,7 @@ using Json = php::Json;
 
 EntityStore Store(int64_t n) {
   return EntityStore(n, "ID", [](int64_t id) {
-    return Json{{"ID", std::to_string(id)}, {"TITLE", "T" + std::to_string(id)},
-                {"STAGE_ID", id % 2 ? "ODD" : "EVEN"}};
+    return Json{{"ID", std::to_string(id)}, {"TITLE", "T" + std::to_string(id)}, {"STAGE_ID", id % 2 ? "ODD" : "EVEN"}};
   });
 }
 
@@ -67,10 +66,8 @@ TEST(EntityStoreTest, NegativeStartHasNoCountAndNoNext) {
 TEST(EntityStoreTest, IdFiltersAndScannedFilters) {
   EntityStore s = Store(100);
   EXPECT_EQ(s.List(Query(R"({">=ID":5,"<ID":"8"})", "{}", 0)).total, 3);
-  EXPECT_EQ(Ids(s.List(Query(R"({"@ID":["7","3","500"]})", "{}", 0))),
-            (std::vector<int64_t>{3, 7}));
-  EXPECT_EQ(Ids(s.List(Query(R"({"=ID":["7","3"]})", R"({"ID":"DESC"})", 0))),
-            (std::vector<int64_t>{7, 3}));
+  EXPECT_EQ(Ids(s.List(Query(R"({"@ID":["7","3","500"]})", "{}", 0))), (std::vector<int64_t>{3, 7}));
+  EXPECT_EQ(Ids(s.List(Query(R"({"=ID":["7","3"]})", R"({"ID":"DESC"})", 0))), (std::vector<int64_t>{7, 3}));
   EXPECT_EQ(Ids(s.List(Query(R"({"ID":42})", "{}", 0))), (std::vector<int64_t>{42}));
   EntityStore::ListPage p = s.List(Query(R"({"STAGE_ID":"EVEN","<=ID":10})", "{}", 0));
   EXPECT_EQ(Ids(p), (std::vector<int64_t>{2, 4, 6}));

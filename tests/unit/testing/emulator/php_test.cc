@@ -6,8 +6,9 @@ namespace b24::testing::php {
 namespace {
 
 TEST(ParseStrTest, BracketSyntaxBuildsNestedArrays) {
-  Json j = ParseStr("fields[TITLE]=My%20deal&select[]=ID&select[]=TITLE&filter[%3EID]=5&"
-                    "fields[PHONE][0][VALUE]=112&fields[PHONE][0][VALUE_TYPE]=WORK&start=-1");
+  Json j = ParseStr(
+      "fields[TITLE]=My%20deal&select[]=ID&select[]=TITLE&filter[%3EID]=5&"
+      "fields[PHONE][0][VALUE]=112&fields[PHONE][0][VALUE_TYPE]=WORK&start=-1");
   EXPECT_EQ(j, Json::parse(R"({"fields":{"TITLE":"My deal","PHONE":[{"VALUE":"112",
       "VALUE_TYPE":"WORK"}]},"select":["ID","TITLE"],"filter":{">ID":"5"},"start":"-1"})"));
 }
