@@ -109,7 +109,7 @@ size_t RedactJsonValues(absl::string_view s, size_t k, bool escaped, std::string
 
 // One linear pass: every character is looked at a bounded number of times, so
 // hostile input of any length costs time proportional to its size and no
-// stack (this replaced std::regex, which recursed once per character).
+// stack (a regex engine that backtracks would recurse once per character).
 std::string Redact(absl::string_view s) {
   std::string out;
   out.reserve(s.size());

@@ -7,7 +7,6 @@
 
 #include <chrono>
 #include <fstream>
-#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -75,13 +74,16 @@ absl::StatusOr<std::unique_ptr<ServiceProcess>> ServiceProcess::Start(const std:
   p->log_path_ = TempPath("bitrix24-service.log");
   args.push_back("--listen=127.0.0.1:0");
   p->pid_ = Spawn(binary, args, env, p->log_path_, p->log_path_);
-  static const std::regex listening(R"(listening on ([0-9.]+:[0-9]+))");
+  constexpr char kListening[] = "listening on ";
   for (int i = 0; i < 3000; ++i) {  // up to 30 s on a loaded machine
     std::string log = ReadAll(p->log_path_);
-    std::smatch m;
-    if (std::regex_search(log, m, listening)) {
-      p->target_ = m[1];
-      return p;
+    if (size_t at = log.find(kListening); at != std::string::npos) {
+      size_t begin = at + sizeof(kListening) - 1;
+      size_t end = log.find_first_not_of("0123456789.:", begin);
+      if (end != std::string::npos && end > begin) {  // the whole address line is written
+        p->target_ = log.substr(begin, end - begin);
+        return p;
+      }
     }
     int status;
     if (waitpid(p->pid_, &status, WNOHANG) == p->pid_) {
