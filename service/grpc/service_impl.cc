@@ -296,7 +296,9 @@ class GetAllReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
       if (need_chunk) {
         rest::ExportChunk chunk;
         poll = exporter->Next(&chunk);  // no lock held: an inline on_ready only sets `again`
-        if (poll == rest::ListExport::Poll::kChunk) split_status = Split(*s, std::move(chunk), &split);
+        if (poll == rest::ListExport::Poll::kChunk) {
+          split_status = Split(*s, std::move(chunk), exporter->http_requests(), &split);
+        }
       }
       absl::MutexLock lock(&s->mu);
       if (need_chunk) {
@@ -331,8 +333,9 @@ class GetAllReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
 
   // Turns a chunk into messages no larger than the split size; CPU work, done
   // without the lock. `sent` is read and advanced under it.
-  static absl::Status Split(Stream& s, rest::ExportChunk chunk, std::deque<v1::GetAllResponse>* out) {
-    constexpr size_t kItemOverhead = 64;  // tags, cursor, items_sent
+  static absl::Status Split(Stream& s, rest::ExportChunk chunk, int64_t http_requests,
+                            std::deque<v1::GetAllResponse>* out) {
+    constexpr size_t kItemOverhead = 64;  // tags, cursor, items_sent, http_requests
     std::vector<v1::GetAllResponse> messages(1);
     size_t bytes = 0;
     for (rest::Json& item : chunk.items) {
@@ -368,6 +371,7 @@ class GetAllReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
     for (v1::GetAllResponse& m : messages) {
       s.sent += m.items_size() + m.items_json_size();
       m.set_items_sent(s.sent);
+      m.set_http_requests(http_requests);
       out->push_back(std::move(m));
     }
     return absl::OkStatus();

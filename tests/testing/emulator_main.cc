@@ -8,7 +8,13 @@
 //                [--webhook-code=sandboxcode] [--burst=50] [--drain=2]
 //                [--no-limits] [--operating-limit=480] [--cost-request-ms=0]
 //                [--cost-item-ms=0] [--cost-count-row-us=0] [--latency-ms=0]
+//                [--deny-methods=crm.deal.delete,...]     (403 ACCESS_DENIED)
 //                [--client-id=ID --client-secret=SECRET]   (also installs the app)
+//
+// Faults for tests in other processes: POST <portal_url>emulator/faults with
+// {"kind": "json_error"|"html"|"empty"|"drop_before_execute"|"drop_after_execute"|"slow",
+//  "method": "crm.deal.add", "count": 1, "status": 500, "error": "...",
+//  "error_description": "...", "body": "...", "delay_ms": 1000}; DELETE clears them.
 #include <signal.h>
 
 #include <cstdio>
@@ -20,8 +26,10 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/match.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "service/common/clock.h"
 #include "tests/testing/emulator/emulator.h"
 
@@ -50,6 +58,7 @@ int main(int argc, char** argv) {
                                               {"cost-item-ms", "0"},
                                               {"cost-count-row-us", "0"},
                                               {"latency-ms", "0"},
+                                              {"deny-methods", ""},
                                               {"client-id", ""},
                                               {"client-secret", ""}};
   bool no_limits = false;
@@ -104,6 +113,9 @@ int main(int argc, char** argv) {
   portal.cost.per_item = absl::Milliseconds(num("cost-item-ms"));
   portal.cost.per_count_row = absl::Microseconds(num("cost-count-row-us"));
   portal.latency = absl::Milliseconds(num("latency-ms"));
+  for (absl::string_view m : absl::StrSplit(flags["deny-methods"], ',', absl::SkipEmpty())) {
+    portal.denied_methods.insert(absl::AsciiStrToLower(m));
+  }
   absl::StatusOr<b24::testing::PortalInfo> info = emulator.AddPortal(portal);
   if (!info.ok()) return Usage(info.status().ToString());
 

@@ -175,6 +175,9 @@ class EmulatorImpl {
   // Applies the next matching fault to an HTTP request. True when the fault is
   // the whole answer; *drop_after asks to drop the connection after answering.
   bool ApplyFaultLocked(int portal, const std::string& method, HttpServerResponse* resp, bool* drop_after);
+  // POST <portal>/emulator/faults with a JSON fault queues it for this portal;
+  // DELETE clears every fault. For tests in other processes (b24-emulator).
+  void HandleFaultControlLocked(int portal, const HttpServerRequest& req, HttpServerResponse* resp);
   // stats.cc
   void RejectLocked(int portal, const std::string& method, int status, const std::string& error, bool in_batch);
   // The counters with the rejected list, as Stats() and GET /emulator/stats show them.

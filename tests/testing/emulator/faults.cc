@@ -7,7 +7,10 @@
 #include <string>
 #include <utility>
 
+#include <nlohmann/json.hpp>
+
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 #include "tests/testing/emulator/emulator.h"
 #include "tests/testing/http_server.h"
 
@@ -72,6 +75,58 @@ std::optional<Fault> EmulatorImpl::TakeFaultLocked(int portal, const std::string
     return taken;
   }
   return std::nullopt;
+}
+
+void EmulatorImpl::HandleFaultControlLocked(int portal, const HttpServerRequest& req, HttpServerResponse* resp) {
+  resp->headers = {{"Content-Type", "application/json; charset=utf-8"}};
+  auto answer = [&](int status, const std::string& error) {
+    resp->status = status;
+    int pending = 0;
+    for (const auto& [_, f] : faults_) pending += f.count;
+    nlohmann::json out = {{"pending", pending}};
+    if (!error.empty()) out["error"] = error;
+    resp->body = out.dump();
+  };
+  if (req.method == "DELETE") {
+    faults_.clear();
+    return answer(200, "");
+  }
+  if (req.method != "POST") return answer(405, "use POST (queue a fault) or DELETE (clear all)");
+  nlohmann::json in = nlohmann::json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+  if (!in.is_object()) return answer(400, "the body must be a JSON object");
+  auto str = [&](const char* key, const std::string& fallback) {
+    auto it = in.find(key);
+    return it != in.end() && it->is_string() ? it->get<std::string>() : fallback;
+  };
+  auto num = [&](const char* key, int64_t fallback) {
+    auto it = in.find(key);
+    return it != in.end() && it->is_number_integer() ? it->get<int64_t>() : fallback;
+  };
+  const std::string kind = str("kind", "");
+  const std::string method = str("method", "");
+  Fault f;
+  if (kind == "json_error") {
+    f = Fault::JsonError(static_cast<int>(num("status", 500)), str("error", "INTERNAL_SERVER_ERROR"),
+                         str("error_description", "Internal server error"), method);
+  } else if (kind == "html") {
+    f = Fault::Html(static_cast<int>(num("status", 502)), str("body", "<html>Bad Gateway</html>"), method);
+  } else if (kind == "empty") {
+    f = Fault::EmptyBody(static_cast<int>(num("status", 200)), method);
+  } else if (kind == "drop_before_execute") {
+    f = Fault::DropBeforeExecute(method);
+  } else if (kind == "drop_after_execute") {
+    f = Fault::DropAfterExecute(method);
+  } else if (kind == "slow") {
+    f = Fault::Slow(absl::Milliseconds(num("delay_ms", 1000)), method);
+  } else {
+    return answer(400, absl::StrCat("unknown fault kind \"", kind,
+                                    "\": json_error, html, empty, drop_before_execute, drop_after_execute, slow"));
+  }
+  f.count = static_cast<int>(num("count", 1));
+  if (f.count <= 0) return answer(400, "count must be positive");
+  f.method = absl::AsciiStrToLower(f.method);
+  faults_.emplace_back(portal, std::move(f));
+  answer(200, "");
 }
 
 Fault Fault::JsonError(int status, std::string error, std::string description, std::string method) {

@@ -111,6 +111,10 @@ void EmulatorImpl::HandlePortal(Portal* p, size_t host, const HttpServerRequest&
     resp->body = StatsLocked().ToJson();
     return;
   }
+  if (req.path == "/emulator/faults") {
+    HandleFaultControlLocked(p->id, req, resp);
+    return;
+  }
   PortalStats& st = stats_.portals[p->id];
   ++st.http_requests;
   resp->delay = p->options.latency;
