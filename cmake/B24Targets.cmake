@@ -14,7 +14,7 @@ function(b24_library)
   cmake_parse_arguments(A "" "NAME" "SOURCES;PUBLIC_DEPS;PRIVATE_DEPS" ${ARGN})
   add_library(b24_${A_NAME} STATIC ${A_SOURCES})
   add_library(b24::${A_NAME} ALIAS b24_${A_NAME})
-  target_include_directories(b24_${A_NAME} PUBLIC ${PROJECT_SOURCE_DIR})
+  target_include_directories(b24_${A_NAME} PUBLIC $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}>)
   target_link_libraries(b24_${A_NAME} PUBLIC ${A_PUBLIC_DEPS} PRIVATE ${A_PRIVATE_DEPS})
   b24_warnings(b24_${A_NAME})
   # Recorded for the layering check (tests/check_layering.py): a source may
