@@ -28,11 +28,33 @@ die() { echo "generate.sh: $*" >&2; exit 1; }
 [ -x "$PROTOC" ] || die "$PROTOC not found: apt-get install protobuf-compiler protobuf-compiler-grpc"
 
 gen_python() {
-  local out=$1 plugin=/usr/bin/grpc_python_plugin
+  local out=$1 plugin=/usr/bin/grpc_python_plugin wkt=() wkt_set="" rc=0
   [ -x "$plugin" ] || die "$plugin not found: apt-get install protobuf-compiler-grpc"
   mkdir -p "$out"
-  "$PROTOC" -I"$PROTO_DIR" --python_out="$out" --pyi_out="$out" --grpc_python_out="$out" \
-    --plugin=protoc-gen-grpc_python="$plugin" "${PROTOS[@]}"
+  # The protos import google/protobuf/{struct,any}.proto. Debian ships those files in
+  # libprotobuf-dev (protoc's <prefix>/include), not in protobuf-compiler, and a Python-only
+  # machine has no reason to install the C++ headers. Without them, protoc reads their
+  # descriptors from the protobuf runtime the stubs need anyway (python3-protobuf; PYTHON3 names
+  # the interpreter). The output is the same: only the imports' names go into generated code.
+  if [ ! -f "$(dirname "$PROTOC")/../include/google/protobuf/struct.proto" ]; then
+    local python=${PYTHON3:-/usr/bin/python3}
+    wkt_set=$(mktemp "${TMPDIR:-/tmp}/b24-wkt.XXXXXX")
+    if ! "$python" -c 'import sys
+from google.protobuf import descriptor_pb2
+from google.protobuf import any_pb2, duration_pb2, empty_pb2, field_mask_pb2, struct_pb2, timestamp_pb2, wrappers_pb2
+files = descriptor_pb2.FileDescriptorSet()
+for m in (any_pb2, duration_pb2, empty_pb2, field_mask_pb2, struct_pb2, timestamp_pb2, wrappers_pb2):
+    m.DESCRIPTOR.CopyToProto(files.file.add())
+open(sys.argv[1], "wb").write(files.SerializeToString())' "$wkt_set"; then
+      rm -f "$wkt_set"
+      die "google/protobuf/*.proto not found: apt-get install libprotobuf-dev, or python3-protobuf for $python"
+    fi
+    wkt=(--descriptor_set_in="$wkt_set")
+  fi
+  "$PROTOC" -I"$PROTO_DIR" "${wkt[@]}" --python_out="$out" --pyi_out="$out" --grpc_python_out="$out" \
+    --plugin=protoc-gen-grpc_python="$plugin" "${PROTOS[@]}" || rc=$?
+  [ -z "$wkt_set" ] || rm -f "$wkt_set"
+  [ "$rc" = 0 ] || die "protoc failed (exit $rc)"
   # protoc writes absolute imports (`from bitrix24.v1 import bitrix24_pb2`); the modules live
   # inside the package, so make the imports of our own protos relative to `_gen`. Imports of
   # google.protobuf (python3-protobuf) stay as they are.
@@ -50,12 +72,38 @@ gen_python() {
 }
 
 gen_node() {
-  local out=$1 plugin=$HERE/node/node_modules/.bin/protoc-gen-ts_proto
-  [ -x "$plugin" ] || die "$plugin not found: run npm install in client-sdk/node first"
+  local out=$1 node_dir=$HERE/node grpc_proto=${GRPC_PROTO_DIR:-/usr/share/grpc-proto} wkt=() wkt_set="" rc=0
+  local plugin=$node_dir/node_modules/.bin/protoc-gen-ts_proto
+  [ -x "$plugin" ] || die "$plugin not found: run npm ci (or npm install) in client-sdk/node first"
+  # Client.health() speaks the standard grpc.health.v1 protocol (Debian's grpc-proto).
+  [ -f "$grpc_proto/grpc/health/v1/health.proto" ] ||
+    die "$grpc_proto/grpc/health/v1/health.proto not found: apt-get install grpc-proto (or set GRPC_PROTO_DIR)"
+  # google/protobuf/{any,duration,struct}.proto come with libprotobuf-dev (protoc's
+  # <prefix>/include), not with protobuf-compiler, and a Node-only machine has no reason to
+  # install the C++ headers. Without them, protoc reads their descriptors from
+  # @bufbuild/protobuf (the generated code's runtime, in node_modules); only the comments of
+  # struct.ts differ.
+  if [ ! -f "$(dirname "$PROTOC")/../include/google/protobuf/struct.proto" ]; then
+    wkt_set=$(mktemp "${TMPDIR:-/tmp}/b24-wkt.XXXXXX")
+    if ! (cd "$node_dir" && node -e 'const { create, toBinary } = require("@bufbuild/protobuf");
+const wkt = require("@bufbuild/protobuf/wkt");
+const files = [wkt.file_google_protobuf_any, wkt.file_google_protobuf_duration, wkt.file_google_protobuf_struct];
+const set = create(wkt.FileDescriptorSetSchema, { file: files.map((f) => f.proto) });
+require("fs").writeFileSync(process.argv[1], toBinary(wkt.FileDescriptorSetSchema, set));' "$wkt_set"); then
+      rm -f "$wkt_set"
+      die "google/protobuf/*.proto not found and @bufbuild/protobuf unusable: apt-get install libprotobuf-dev, or npm ci in $node_dir"
+    fi
+    wkt=(--descriptor_set_in="$wkt_set")
+  fi
   mkdir -p "$out"
-  "$PROTOC" -I"$PROTO_DIR" --plugin=protoc-gen-ts_proto="$plugin" --ts_proto_out="$out" \
+  # Struct/Value/ListValue become plain JS objects/values (ts-proto's default wrappers),
+  # int64 a number (exact to 2^53), bytes a Buffer; no fromPartial/DeepPartial helpers.
+  "$PROTOC" -I"$PROTO_DIR" -I"$grpc_proto" "${wkt[@]}" --plugin=protoc-gen-ts_proto="$plugin" --ts_proto_out="$out" \
     --ts_proto_opt=outputServices=grpc-js,esModuleInterop=true,forceLong=number,useOptionals=messages,env=node \
-    "${PROTOS[@]}" google/protobuf/struct.proto
+    --ts_proto_opt=outputPartialMethods=false \
+    "${PROTOS[@]}" google/protobuf/struct.proto grpc/health/v1/health.proto || rc=$?
+  [ -z "$wkt_set" ] || rm -f "$wkt_set"
+  [ "$rc" = 0 ] || die "protoc failed (exit $rc)"
 }
 
 gen_cpp() {

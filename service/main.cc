@@ -169,6 +169,8 @@ int Run(const b24::Config& config, const std::map<std::string, std::string>& env
     log.Error(absl::StrCat("cannot listen on ", config.server.listen, " (address in use or invalid?)"));
     return 1;
   }
+  // Health by service name too ("bitrix24.v1.Bitrix24Service"), as gRPC health clients ask.
+  server->GetHealthCheckService()->SetServingStatus(b24::grpcapi::kServiceName, true);
   std::string host = config.server.listen.substr(0, config.server.listen.rfind(':'));
   log.Info(absl::StrCat("bitrix24-service listening on ", host, ":", port));
 

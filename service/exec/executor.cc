@@ -171,9 +171,12 @@ void Executor::Pump(const std::string& host) {
                              absl::FormatDuration(earliest - now), " before it can be sent");
         }
         std::string message = absl::StrCat(t.job.method, " on ", host, " cannot be sent before the deadline: ", why);
-        absl::Status s = blocked_method.empty()
-                             ? GatewayError(absl::StatusCode::kDeadlineExceeded, "DEADLINE_BEFORE_SEND", message)
-                             : GatewayError(absl::StatusCode::kResourceExhausted, "OPERATION_TIME_LIMIT", message);
+        absl::Status s =
+            blocked_method.empty()
+                ? ErrorWithDetail(absl::StatusCode::kDeadlineExceeded, message,
+                                  {"DEADLINE_BEFORE_SEND", std::string(kDomainGateway), {{"method", t.job.method}}})
+                : ErrorWithDetail(absl::StatusCode::kResourceExhausted, message,
+                                  {"OPERATION_TIME_LIMIT", std::string(kDomainGateway), {{"method", blocked_method}}});
         to_fail.emplace_back(it->second, s);
         it = p.queue.Erase(it);
         continue;
@@ -236,12 +239,14 @@ void Executor::Dispatch(std::shared_ptr<Task> task) {
   absl::Duration left = task->job.deadline - clock_.Now() - kReplyMargin;
   if (left < options_.retry.min_attempt_time && task->job.deadline != absl::InfiniteFuture()) {
     Unsend(*task);
-    Fail(task, http::MarkNotSent(
-                   GatewayError(absl::StatusCode::kDeadlineExceeded, "DEADLINE_BEFORE_SEND",
-                                absl::StrCat(task->job.method, " on ", task->job.portal, " was not sent: ",
-                                             absl::FormatDuration(std::max(left + kReplyMargin, absl::ZeroDuration())),
-                                             " of the deadline were left, less than http.min_attempt_time (",
-                                             absl::FormatDuration(options_.retry.min_attempt_time), ")"))));
+    Fail(task, http::MarkNotSent(ErrorWithDetail(
+                   absl::StatusCode::kDeadlineExceeded,
+                   absl::StrCat(task->job.method, " on ", task->job.portal, " was not sent: ",
+                                absl::FormatDuration(std::max(left + kReplyMargin, absl::ZeroDuration())),
+                                " of the deadline were left, less than http.min_attempt_time (",
+                                absl::FormatDuration(options_.retry.min_attempt_time), ") plus the ",
+                                absl::FormatDuration(kReplyMargin), " kept to deliver the answer"),
+                   {"DEADLINE_BEFORE_SEND", std::string(kDomainGateway), {{"method", task->job.method}}})));
     Pump(task->job.portal);
     return;
   }

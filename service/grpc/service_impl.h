@@ -26,6 +26,9 @@
 
 namespace b24::grpcapi {
 
+// The full name of the service, as gRPC health and reflection know it.
+inline constexpr char kServiceName[] = "bitrix24.v1.Bitrix24Service";
+
 namespace internal {
 using Service = bitrix24::v1::Bitrix24Service;
 // Every method takes raw bytes: the service decodes requests itself, so a

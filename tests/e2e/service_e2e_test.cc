@@ -237,6 +237,12 @@ TEST_F(ServiceE2eTest, ServesHealthAndReflection) {
   grpc::health::v1::HealthCheckResponse response;
   ASSERT_TRUE(health->Check(&ctx, request, &response).ok());
   EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  // By the service's name too.
+  grpc::ClientContext named_ctx;
+  named_ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  request.set_service("bitrix24.v1.Bitrix24Service");
+  ASSERT_TRUE(health->Check(&named_ctx, request, &response).ok());
+  EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
 
   namespace refl = grpc::reflection::v1alpha;
   auto reflection = refl::ServerReflection::NewStub(channel);
