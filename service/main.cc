@@ -66,8 +66,8 @@ absl::StatusOr<std::unique_ptr<b24::storage::TokenStore>> OpenStore(const b24::C
   auto store = b24::storage::SociTokenStore::Open(options);
   if (!store.ok()) return store.status();
   for (const std::string& column : (*store)->missing_columns()) {
-    log.Warning(absl::StrCat("token table lacks the optional column ", column,
-                             "; run `bitrix24-service schema migrate` to add it (see docs/storage.md)"));
+    log.Warning("token table lacks the optional column ", column,
+                "; run `bitrix24-service schema migrate` to add it (see docs/storage.md)");
   }
   return std::unique_ptr<b24::storage::TokenStore>(std::move(*store));
 }
@@ -91,9 +91,9 @@ std::string CursorKey(const b24::Config& config, const std::map<std::string, std
   std::random_device random;
   std::string key;
   for (int i = 0; i < 32; ++i) key.push_back(static_cast<char>(random() & 0xff));
-  log.Warning(absl::StrCat("neither ", config.security.cursor_key_env, " nor ", config.store.encryption_key_env,
-                           " is set: GetAll cursors are signed with a random key and cannot resume an export "
-                           "after a restart or on another replica"));
+  log.Warning("neither ", config.security.cursor_key_env, " nor ", config.store.encryption_key_env,
+              " is set: GetAll cursors are signed with a random key and cannot resume an export "
+              "after a restart or on another replica");
   return key;
 }
 
@@ -110,7 +110,7 @@ int Run(const b24::Config& config, const std::map<std::string, std::string>& env
   b24::rest::ExportCursor cursors(CursorKey(config, env, log));
   absl::StatusOr<std::unique_ptr<b24::storage::TokenStore>> store = OpenStore(config, env, clock, log);
   if (!store.ok()) {
-    log.Error(absl::StrCat("cannot open the token store: ", store.status().message()));
+    log.Error("cannot open the token store: ", store.status().message());
     return 2;
   }
   b24::auth::OAuthOptions oo = config.oauth;
@@ -124,14 +124,14 @@ int Run(const b24::Config& config, const std::map<std::string, std::string>& env
     // Called on the transport thread: the database write goes to the store's worker.
     oauth.worker().Post([&, id = portal.id, host = url->HostPort(), new_base_url] {
       if (absl::Status s = (*store)->UpdateDomain(id, host, new_base_url); !s.ok()) {
-        log.Warning(absl::StrCat("cannot store the new domain of ", id, ": ", s.message()));
+        log.Warning("cannot store the new domain of ", id, ": ", s.message());
       }
       oauth.Forget(id);
     });
   });
   b24::auth::PortalDirectory portals(policy, config.webhooks, &oauth);
   if (absl::Status s = portals.Validate(); !s.ok()) {
-    log.Error(absl::StrCat("bad configuration: ", s.message()));
+    log.Error("bad configuration: ", s.message());
     return 2;
   }
   b24::grpcapi::Bitrix24ServiceImpl service(rest, cursors, portals, &oauth, &installer, clock, log, config.grpc);
@@ -166,18 +166,18 @@ int Run(const b24::Config& config, const std::map<std::string, std::string>& env
   builder.SetMaxSendMessageSize(static_cast<int>(config.grpc.max_message_bytes));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
-    log.Error(absl::StrCat("cannot listen on ", config.server.listen, " (address in use or invalid?)"));
+    log.Error("cannot listen on ", config.server.listen, " (address in use or invalid?)");
     return 1;
   }
   // Health by service name too ("bitrix24.v1.Bitrix24Service"), as gRPC health clients ask.
   server->GetHealthCheckService()->SetServingStatus(b24::grpcapi::kServiceName, true);
   std::string host = config.server.listen.substr(0, config.server.listen.rfind(':'));
-  log.Info(absl::StrCat("bitrix24-service listening on ", host, ":", port));
+  log.Info("bitrix24-service listening on ", host, ":", port);
 
   int sig = 0;
   sigwait(&signals, &sig);
-  log.Info(absl::StrCat("received signal ", sig, "; draining in-flight calls for up to ",
-                        absl::FormatDuration(config.server.shutdown_grace)));
+  log.Info("received signal ", sig, "; draining in-flight calls for up to ",
+           absl::FormatDuration(config.server.shutdown_grace));
   server->GetHealthCheckService()->Shutdown();
   std::mutex mu;
   std::condition_variable cv;
@@ -240,6 +240,10 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  b24::Logger log(&std::cerr, config->server.log_level);
-  return Run(*config, env, log, signals);
+  absl::StatusOr<std::unique_ptr<b24::Logger>> log = b24::Logger::Open(config->log);
+  if (!log.ok()) {
+    std::cerr << "bitrix24-service: " << log.status().message() << "\n";
+    return 2;
+  }
+  return Run(*config, env, **log, signals);
 }

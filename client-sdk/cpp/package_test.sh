@@ -29,7 +29,7 @@ pids+=($!)
 for _ in $(seq 100); do [ -s "$WORK/emulator.json" ] && break; sleep 0.1; done
 webhook=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["webhook_url"])' "$WORK/emulator.json")
 "$SERVICE" --listen=127.0.0.1:0 --security.allow_loopback=true --security.allow_http=true \
-  --webhooks.sandbox="$webhook" --store.url="sqlite3://db=$WORK/tokens.db" 2>"$WORK/service.log" &
+  --webhooks.sandbox="$webhook" --store.url="sqlite3://db=$WORK/tokens.db" >"$WORK/service.log" 2>&1 &
 pids+=($!)
 port=""
 for _ in $(seq 100); do

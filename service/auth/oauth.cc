@@ -211,7 +211,7 @@ class PortalTokens final : public rest::TokenProvider, public std::enable_shared
       absl::MutexLock lock(&m_.mu_);
       m_.refresh_requests_++;
     }
-    m_.log_.Info(absl::StrCat("refreshing the access token of portal ", member_id_));
+    m_.log_.Info("refreshing the access token of portal ", member_id_);
     auto self = shared_from_this();
     m_.transport_.Send(std::move(request), [self, row = std::move(row)](absl::StatusOr<http::HttpResponse> r) {
       self->m_.worker_.Post([self, row, r = std::move(r)]() mutable { self->OnOAuthAnswer(row, std::move(r)); });
@@ -233,15 +233,15 @@ class PortalTokens final : public rest::TokenProvider, public std::enable_shared
       absl::StatusOr<storage::PortalRecord> now_row = m_.store_.Get(member_id_);
       if (now_row.ok() && now_row->cas_token != row.cas_token) return Complete(absl::OkStatus(), *now_row);
       if (absl::Status s = m_.store_.MarkNeedsReinstall(member_id_, row.cas_token); !s.ok()) {
-        m_.log_.Warning(absl::StrCat("cannot mark portal ", member_id_, " for reinstallation: ", s.message()));
+        m_.log_.Warning("cannot mark portal ", member_id_, " for reinstallation: ", s.message());
       }
-      m_.log_.Warning(absl::StrCat("portal ", member_id_, " needs reinstallation: ", code));
+      m_.log_.Warning("portal ", member_id_, " needs reinstallation: ", code);
       return Complete(ReinstallError(member_id_, code, detail->metadata["error_description"]));
     }
     absl::StatusOr<bool> won = m_.store_.SwapTokens(member_id_, row.cas_token, *update);
     if (!won.ok()) {
       // The new pair exists only in memory now; use it so this process keeps working.
-      m_.log_.Error(absl::StrCat("refreshed tokens of ", member_id_, " could not be stored: ", won.status().message()));
+      m_.log_.Error("refreshed tokens of ", member_id_, " could not be stored: ", won.status().message());
       storage::PortalRecord fresh = row;
       fresh.access_token = update->access_token;
       fresh.refresh_token = update->refresh_token;

@@ -1,6 +1,11 @@
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "service/common/log.h"
+
+#include <spdlog/async.h>
+#include <spdlog/async_logger.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/sinks/rotating_file_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 
@@ -9,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "service/common/utf8.h"
 
 namespace b24 {
 
@@ -34,13 +40,145 @@ const char* LogLevelName(LogLevel level) {
   return kNames[static_cast<int>(level)];
 }
 
+bool ParseLogFormat(absl::string_view text, LogFormat* out) {
+  std::string t = absl::AsciiStrToLower(text);
+  if (t == "text")
+    *out = LogFormat::kText;
+  else if (t == "json")
+    *out = LogFormat::kJson;
+  else
+    return false;
+  return true;
+}
+
+const char* LogFormatName(LogFormat format) { return format == LogFormat::kJson ? "json" : "text"; }
+
+namespace {
+
+// A JSON string literal of valid UTF-8 `s` (linear, no recursion).
+void AppendJsonString(absl::string_view s, std::string* out) {
+  out->push_back('"');
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"':
+        out->append("\\\"");
+        break;
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          absl::StrAppend(out, "\\u00", absl::Hex(c, absl::kZeroPad2));
+        } else {
+          out->push_back(static_cast<char>(c));
+        }
+    }
+  }
+  out->push_back('"');
+}
+
+std::string FormatLine(LogFormat format, LogLevel level, absl::string_view message) {
+  static constexpr const char* kUpper[] = {"DEBUG", "INFO", "WARNING", "ERROR"};
+  std::string time = absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone());
+  if (format == LogFormat::kText) return absl::StrCat(time, " ", kUpper[static_cast<int>(level)], " ", message);
+  std::string line = absl::StrCat("{\"time\":\"", time, "\",\"level\":\"", LogLevelName(level), "\",\"message\":");
+  AppendJsonString(IsValidUtf8(message) ? message : SanitizeUtf8(message), &line);
+  line.push_back('}');
+  return line;
+}
+
+spdlog::level::level_enum SpdLevel(LogLevel level) {
+  switch (level) {
+    case LogLevel::kDebug:
+      return spdlog::level::debug;
+    case LogLevel::kInfo:
+      return spdlog::level::info;
+    case LogLevel::kWarning:
+      return spdlog::level::warn;
+    case LogLevel::kError:
+      return spdlog::level::err;
+    case LogLevel::kOff:
+      break;
+  }
+  return spdlog::level::off;
+}
+
+// Lines arrive formatted: the sinks print them as they are.
+void UseLinePattern(spdlog::logger& logger) {
+  logger.set_pattern("%v", spdlog::pattern_time_type::utc);
+  logger.set_level(spdlog::level::trace);  // Logger::Enabled() decides
+  // Every line is flushed, by the logging thread (asynchronous logger): a pipe
+  // reader sees lines at once, and a crash loses at most the queue.
+  logger.flush_on(spdlog::level::trace);
+}
+
+}  // namespace
+
+Logger::Logger(std::ostream* out, LogLevel level, LogFormat format) : level_(level), format_(format) {
+  logger_ = std::make_shared<spdlog::logger>("b24", std::make_shared<spdlog::sinks::ostream_sink_mt>(*out, true));
+  UseLinePattern(*logger_);
+}
+
+Logger::Logger(std::shared_ptr<spdlog::logger> logger, std::shared_ptr<spdlog::details::thread_pool> pool,
+               LogLevel level, LogFormat format)
+    : pool_(std::move(pool)), logger_(std::move(logger)), level_(level), format_(format) {}
+
+absl::StatusOr<std::unique_ptr<Logger>> Logger::Open(const LogOptions& options) {
+  if (options.max_size <= 0 || options.max_files < 0 || options.queue_lines <= 0) {
+    return absl::InvalidArgumentError("log.max_size and log.queue must be positive, log.max_files not negative");
+  }
+  spdlog::sink_ptr sink;
+  try {
+    if (options.file.empty()) {
+      sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
+    } else {
+      sink = std::make_shared<spdlog::sinks::rotating_file_sink_mt>(options.file, static_cast<size_t>(options.max_size),
+                                                                    static_cast<size_t>(options.max_files));
+    }
+  } catch (const spdlog::spdlog_ex& e) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot open log.file ", options.file, ": ", e.what()));
+  }
+  // One thread of its own (not spdlog's global pool or registry).
+  auto pool = std::make_shared<spdlog::details::thread_pool>(static_cast<size_t>(options.queue_lines), 1);
+  auto logger = std::make_shared<spdlog::async_logger>("b24", std::move(sink), pool,
+                                                       spdlog::async_overflow_policy::overrun_oldest);
+  UseLinePattern(*logger);
+  return std::unique_ptr<Logger>(new Logger(std::move(logger), std::move(pool), options.level, options.format));
+}
+
+Logger::~Logger() {
+  if (!logger_) return;
+  logger_->flush();
+  logger_.reset();
+  // The pool's destructor lets its thread write every queued line (and the
+  // flush) before it joins: nothing logged before this point is lost.
+  pool_.reset();
+}
+
+void Logger::Flush() {
+  if (!logger_) return;
+  logger_->flush();
+  if (pool_) {
+    // The async flush only queues a flush message: wait (bounded) until the queue is empty.
+    for (int i = 0; i < 2000 && pool_->queue_size() > 0; ++i) absl::SleepFor(absl::Milliseconds(1));
+  }
+}
+
+size_t Logger::dropped() const { return pool_ ? pool_->overrun_counter() : 0; }
+
 void Logger::Log(LogLevel level, absl::string_view message) {
   if (!Enabled(level)) return;
-  static constexpr const char* kNames[] = {"DEBUG", "INFO", "WARNING", "ERROR"};
-  std::string line = absl::StrCat(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()), " ",
-                                  kNames[static_cast<int>(level)], " ", message, "\n");
-  absl::MutexLock lock(&mu_);
-  *out_ << line << std::flush;
+  std::string line = FormatLine(format_, level, message);
+  logger_->log(SpdLevel(level), spdlog::string_view_t(line.data(), line.size()));
 }
 
 namespace {

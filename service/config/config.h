@@ -43,7 +43,6 @@ struct ServerOptions {
   std::string tls_client_ca_file;
   // How long SIGTERM waits for in-flight calls.
   absl::Duration shutdown_grace = absl::Seconds(30);
-  LogLevel log_level = LogLevel::kInfo;
 };
 
 // Which hosts the gateway may call, and the secrets of its own.
@@ -64,6 +63,7 @@ struct SecurityOptions {
 
 struct Config {
   ServerOptions server;
+  LogOptions log;                               // log.*
   http::CurlOptions http;                       // http.*
   rest::RestClientOptions rest;                 // http.request_timeout, http.max_json_*, limits.detect_plan
   exec::ExecutorOptions limits;                 // limits.*, retry.*, http.min_attempt_time

@@ -348,8 +348,8 @@ void Executor::SetDetectedPlan(const std::string& portal, Plan plan) {
   PortalLimits now = p.bucket->limits();
   if (limits.drain_per_second == now.drain_per_second && limits.burst == now.burst) return;
   p.bucket->SetLimits(limits);
-  log_.Info(absl::StrCat("portal ", portal, " is on the ", PlanName(plan), " plan: ", limits.drain_per_second,
-                         " requests/s, burst ", limits.burst));
+  log_.Info("portal ", portal, " is on the ", PlanName(plan), " plan: ", limits.drain_per_second, " requests/s, burst ",
+            limits.burst);
 }
 
 double Executor::EffectiveDrain(const std::string& portal) {

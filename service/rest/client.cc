@@ -106,7 +106,7 @@ void RestClient::Attempt(const Portal& portal, const std::string& method, std::s
     if (!state->token.empty()) r.headers.emplace_back("Authorization", "Bearer " + state->token);
     r.timeout = options_.request_timeout;
     if (log_.Enabled(LogLevel::kDebug)) {
-      log_.Debug(absl::StrCat("-> POST ", RedactUrl(r.url), " ", RedactBody(r.body)));
+      log_.Debug("-> POST ", RedactUrl(r.url), " ", RedactBody(r.body));
     }
     return r;
   };
@@ -115,7 +115,7 @@ void RestClient::Attempt(const Portal& portal, const std::string& method, std::s
   job.judge = [this, state, operating, validate](absl::StatusOr<http::HttpResponse> r) -> exec::Verdict {
     exec::Verdict v;
     if (!r.ok()) {
-      log_.Debug(absl::StrCat("<- ", state->method, " on ", state->portal.id, ": ", r.status().message()));
+      log_.Debug("<- ", state->method, " on ", state->portal.id, ": ", r.status().message());
       v.surely_not_executed = http::SurelyNotSent(r.status());
       if (GetErrorDetail(r.status())) {
         // The transport decided it for good (refused address, answer too
@@ -224,8 +224,8 @@ void RestClient::Attempt(const Portal& portal, const std::string& method, std::s
       return;
     }
     if (log_.Enabled(LogLevel::kWarning)) {
-      log_.Warning(absl::StrCat(method, " on ", portal.id, " failed: ", absl::StatusCodeToString(status.code()), ": ",
-                                status.message()));
+      log_.Warning(method, " on ", portal.id, " failed: ", absl::StatusCodeToString(status.code()), ": ",
+                   status.message());
     }
     done(status);
   });

@@ -45,19 +45,19 @@ class Stack:
              "--webhooks.sandbox=" + self.info["webhook_url"], "--oauth.server=" + self.info["oauth_url"],
              "--limits.burst=1000", "--limits.drain_per_second=1000",
              f"--store.url=sqlite3://db={self.tmp.name}/tokens.db"],
-            stderr=subprocess.PIPE, text=True)
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # the log is on stdout
         deadline = time.time() + 20
         self.target = None
         while self.target is None:
             if time.time() > deadline:
                 raise RuntimeError("bitrix24-service did not report its port")
-            line = self.service.stderr.readline()
+            line = self.service.stdout.readline()
             if not line:
                 raise RuntimeError("bitrix24-service exited: " + str(self.service.wait()))
             m = re.search(r"listening on (127\.0\.0\.1:\d+)", line)
             if m:
                 self.target = m.group(1)
-        threading.Thread(target=lambda: [None for _ in self.service.stderr], daemon=True).start()
+        threading.Thread(target=lambda: [None for _ in self.service.stdout], daemon=True).start()
 
     def fault(self, fault):
         req = urllib.request.Request(self.info["portal_url"] + "emulator/faults", data=json.dumps(fault).encode(),

@@ -269,11 +269,13 @@ TEST(ServiceStartupTest, BadConfigurationStopsWithAClearMessage) {
                                      {"--webhooks.crm=https://evil.example.com/rest/1/x/", "--listen=127.0.0.1:0",
                                       "--store.url=sqlite3://db=" + ::testing::TempDir() + "/bad-config.db"});
   EXPECT_EQ(webhook.exit_code, 2);
-  EXPECT_NE(webhook.err.find("webhooks.crm"), std::string::npos) << webhook.err;
+  // Errors after the logger is open are log lines: on stdout (log.file: in the file).
+  EXPECT_NE(webhook.out.find("ERROR bad configuration"), std::string::npos) << webhook.out;
+  EXPECT_NE(webhook.out.find("webhooks.crm"), std::string::npos) << webhook.out;
   auto store = testing::RunProgram(B24_SERVICE_BINARY,
                                    {"--store.url=postgresql://host=127.0.0.1 port=1 dbname=x", "--listen=127.0.0.1:0"});
   EXPECT_EQ(store.exit_code, 2);
-  EXPECT_NE(store.err.find("cannot open the token store"), std::string::npos) << store.err;
+  EXPECT_NE(store.out.find("cannot open the token store"), std::string::npos) << store.out;
 }
 
 TEST_F(ServiceE2eTest, SigtermDrainsCallsInFlight) {

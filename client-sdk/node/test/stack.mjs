@@ -106,7 +106,7 @@ export async function startStack() {
       "bitrix24-service",
     );
     procs.push(service);
-    const m = await waitForLine(service.child, service.child.stderr, /bitrix24-service listening on (127\.0\.0\.1:\d+)/, 20000, "bitrix24-service", service.log);
+    const m = await waitForLine(service.child, service.child.stdout, /bitrix24-service listening on (127\.0\.0\.1:\d+)/, 20000, "bitrix24-service", service.log);
     return {
       target: m[1],
       emu,

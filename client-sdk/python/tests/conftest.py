@@ -129,14 +129,15 @@ class Stack:
              f"--store.url=sqlite3://db={self.tmp / 't.db'}",
              # OAuth refreshes of the installed app go to the emulator's OAuth server.
              f"--oauth.server={self.emulator['oauth_url']}", "--shutdown_grace=5s"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+            # The service logs to stdout; start-up errors go to stderr: read both.
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
         self._procs.append(proc)
         listening = threading.Event()
         found: List[str] = []
 
-        def drain() -> None:  # reads stderr for the whole run, so the service never blocks on it
-            assert proc.stderr is not None
-            for line in proc.stderr:
+        def drain() -> None:  # reads the log for the whole run, so the service never blocks on it
+            assert proc.stdout is not None
+            for line in proc.stdout:
                 self.service_lines.append(line)
                 m = LISTENING.search(line)
                 if m and not listening.is_set():
@@ -144,7 +145,7 @@ class Stack:
                     listening.set()
             listening.set()  # EOF: the service exited
 
-        threading.Thread(target=drain, name="service-stderr", daemon=True).start()
+        threading.Thread(target=drain, name="service-log", daemon=True).start()
         if not listening.wait(START_TIMEOUT) or not found:
             raise RuntimeError(f"{SERVICE_BIN} did not log 'listening on' in {START_TIMEOUT}s "
                                f"(exit {proc.poll()}):\n{self.service_log()}")

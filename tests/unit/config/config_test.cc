@@ -29,7 +29,7 @@ TEST(ConfigTest, FileThenEnvironmentThenFlags) {
                       {{"B24_HTTP_CONNECT_TIMEOUT", "3s"}, {"B24_WEBHOOK_SALES", "https://b.bitrix24.com/rest/2/y/"}});
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->server.listen, "127.0.0.1:7");
-  EXPECT_EQ(c->server.log_level, LogLevel::kDebug);
+  EXPECT_EQ(c->log.level, LogLevel::kDebug);
   EXPECT_EQ(c->http.connect_timeout, absl::Seconds(3));
   EXPECT_EQ(c->security.allowed_hosts, (std::vector<std::string>{"example.com", "other.org"}));
   EXPECT_EQ(c->webhooks.at("crm"), "https://a.bitrix24.com/rest/1/x/");
