@@ -17,14 +17,17 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "service/app/install.h"
+#include "service/app/store_health.h"
 #include "service/auth/oauth.h"
 #include "service/auth/portal_directory.h"
 #include "service/common/clock.h"
 #include "service/config/config.h"
 #include "service/common/log.h"
+#include "service/common/worker.h"
 #include "service/exec/executor.h"
 #include "service/grpc/service_impl.h"
 #include "service/http/curl/curl_transport.h"
+#include "service/metrics/metrics.h"
 #include "service/rest/client.h"
 #include "service/rest/export_cursor.h"
 #include "service/grpc/convert.h"
@@ -108,33 +111,54 @@ int Run(const b24::Config& config, const std::map<std::string, std::string>& env
                                config.security.allow_loopback);
   b24::rest::RestClient rest(executor, policy, clock, log, config.rest);
   b24::rest::ExportCursor cursors(CursorKey(config, env, log));
-  absl::StatusOr<std::unique_ptr<b24::storage::TokenStore>> store = OpenStore(config, env, clock, log);
-  if (!store.ok()) {
-    log.Error("cannot open the token store: ", store.status().message());
-    return 2;
-  }
-  b24::auth::OAuthOptions oo = config.oauth;
-  oo.owner = LeaseOwner();
-  b24::auth::OAuthManager oauth(**store, *transport, policy, clock, log, oo);
-  b24::app::Installer installer(oauth, rest, clock);
-  rest.SetRenameHook([&](const b24::rest::Portal& portal, const std::string& new_base_url) {
-    if (!portal.tokens) return;  // webhooks: the caller's URL is the caller's business
-    auto url = b24::http::ParseUrl(new_base_url);
-    if (!url.ok()) return;
-    // Called on the transport thread: the database write goes to the store's worker.
-    oauth.worker().Post([&, id = portal.id, host = url->HostPort(), new_base_url] {
-      if (absl::Status s = (*store)->UpdateDomain(id, host, new_base_url); !s.ok()) {
-        log.Warning("cannot store the new domain of ", id, ": ", s.message());
-      }
-      oauth.Forget(id);
+  // store.url=none: webhooks only, no token store (Install and OAuth portals
+  // answer FAILED_PRECONDITION NO_TOKEN_STORE).
+  std::unique_ptr<b24::storage::TokenStore> store;
+  std::unique_ptr<b24::auth::OAuthManager> oauth;
+  std::unique_ptr<b24::app::Installer> installer;
+  if (config.store.connection != "none") {
+    absl::StatusOr<std::unique_ptr<b24::storage::TokenStore>> opened = OpenStore(config, env, clock, log);
+    if (!opened.ok()) {
+      log.Error("cannot open the token store: ", opened.status().message());
+      return 2;
+    }
+    store = *std::move(opened);
+    b24::auth::OAuthOptions oo = config.oauth;
+    oo.owner = LeaseOwner();
+    oauth = std::make_unique<b24::auth::OAuthManager>(*store, *transport, policy, clock, log, oo);
+    installer = std::make_unique<b24::app::Installer>(*oauth, rest, clock);
+    rest.SetRenameHook([&](const b24::rest::Portal& portal, const std::string& new_base_url) {
+      if (!portal.tokens) return;  // webhooks: the caller's URL is the caller's business
+      auto url = b24::http::ParseUrl(new_base_url);
+      if (!url.ok()) return;
+      // Called on the transport thread: the database write goes to the store's worker.
+      oauth->worker().Post([&, id = portal.id, host = url->HostPort(), new_base_url] {
+        if (absl::Status s = store->UpdateDomain(id, host, new_base_url); !s.ok()) {
+          log.Warning("cannot store the new domain of ", id, ": ", s.message());
+        }
+        oauth->Forget(id);
+      });
     });
-  });
-  b24::auth::PortalDirectory portals(policy, config.webhooks, &oauth);
+  } else {
+    log.Info("store.url=none: webhooks only, without a token store");
+  }
+  b24::auth::PortalDirectory portals(policy, config.webhooks, oauth.get());
   if (absl::Status s = portals.Validate(); !s.ok()) {
     log.Error("bad configuration: ", s.message());
     return 2;
   }
-  b24::grpcapi::Bitrix24ServiceImpl service(rest, cursors, portals, &oauth, &installer, clock, log, config.grpc);
+  b24::grpcapi::Bitrix24ServiceImpl service(rest, cursors, portals, oauth.get(), installer.get(), clock, log,
+                                            config.grpc);
+  std::unique_ptr<b24::metrics::Metrics> metrics;
+  if (!config.metrics.listen.empty()) metrics = std::make_unique<b24::metrics::Metrics>(config.metrics);
+  if (metrics) {
+    if (absl::Status s = metrics->Serve({&executor, oauth.get(), &service.stream_counters()}); !s.ok()) {
+      log.Error(s.message());
+      return 2;
+    }
+    std::string mhost = config.metrics.listen.substr(0, config.metrics.listen.rfind(':'));
+    log.Info("metrics on http://", mhost, ":", metrics->port(), "/metrics");
+  }
   b24::grpcapi::InstallProtobufLogHandler();
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -164,13 +188,33 @@ int Run(const b24::Config& config, const std::map<std::string, std::string>& env
   builder.RegisterService(&service);
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.grpc.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(config.grpc.max_message_bytes));
+  if (metrics) {
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+    interceptors.push_back(metrics->InterceptorFactory());
+    builder.experimental().SetInterceptorCreators(std::move(interceptors));
+  }
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
     log.Error("cannot listen on ", config.server.listen, " (address in use or invalid?)");
     return 1;
   }
   // Health by service name too ("bitrix24.v1.Bitrix24Service"), as gRPC health clients ask.
-  server->GetHealthCheckService()->SetServingStatus(b24::grpcapi::kServiceName, true);
+  grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
+  health->SetServingStatus(b24::grpcapi::kServiceName, true);
+  // NOT_SERVING while the token store does not answer (a webhook-only
+  // gateway, store.url=none, has none to watch).
+  b24::Worker health_worker;
+  std::unique_ptr<b24::app::StoreHealth> store_health;
+  if (store) {
+    store_health = std::make_unique<b24::app::StoreHealth>(
+        [&] { return store->Ping(); }, [&](std::function<void()> fn) { health_worker.Post(std::move(fn)); }, clock, log,
+        config.health,
+        [health](bool serving, const std::string&) {
+          health->SetServingStatus(serving);
+          health->SetServingStatus(b24::grpcapi::kServiceName, serving);
+        });
+    store_health->Start();
+  }
   std::string host = config.server.listen.substr(0, config.server.listen.rfind(':'));
   log.Info("bitrix24-service listening on ", host, ":", port);
 
@@ -178,7 +222,8 @@ int Run(const b24::Config& config, const std::map<std::string, std::string>& env
   sigwait(&signals, &sig);
   log.Info("received signal ", sig, "; draining in-flight calls for up to ",
            absl::FormatDuration(config.server.shutdown_grace));
-  server->GetHealthCheckService()->Shutdown();
+  if (store_health) store_health->Stop();
+  health->Shutdown();  // NOT_SERVING for every service while draining
   std::mutex mu;
   std::condition_variable cv;
   bool drained = false;

@@ -382,6 +382,15 @@ absl::Status SociTokenStore::MarkNeedsReinstall(const std::string& member_id, co
   return absl::OkStatus();  // or the token moved on: nothing left to mark
 }
 
+absl::Status SociTokenStore::Ping() {
+  absl::Status s = WithSession("checking the token store", true, {}, [](soci::session& sql) {
+    int one = 0;
+    sql << "SELECT 1", soci::into(one);
+  });
+  if (s.ok() || absl::IsUnavailable(s)) return s;
+  return absl::UnavailableError(s.message());
+}
+
 absl::Status SociTokenStore::UpdateDomain(const std::string& member_id, const std::string& domain,
                                           const std::string& client_endpoint) {
   std::vector<std::pair<Field, Value>> sets = {{internal::kDomain, domain},

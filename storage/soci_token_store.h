@@ -75,6 +75,7 @@ class SociTokenStore final : public TokenStore {
   absl::Status MarkNeedsReinstall(const std::string& member_id, const std::string& cas_token) override;
   absl::Status UpdateDomain(const std::string& member_id, const std::string& domain,
                             const std::string& client_endpoint) override;
+  absl::Status Ping() override;
 
   Dialect dialect() const { return layout_.dialect; }
   // The optional b24_ columns the table lacks (empty once migrated), for a

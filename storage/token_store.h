@@ -85,6 +85,9 @@ class TokenStore {
   // Records a portal rename (302) for every later call.
   virtual absl::Status UpdateDomain(const std::string& member_id, const std::string& domain,
                                     const std::string& client_endpoint) = 0;
+  // OK when the database answers a trivial query (health checks);
+  // UNAVAILABLE, naming the cause, when it cannot be reached.
+  virtual absl::Status Ping() = 0;
 };
 
 }  // namespace b24::storage

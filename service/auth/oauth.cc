@@ -212,6 +212,7 @@ class PortalTokens final : public rest::TokenProvider, public std::enable_shared
       m_.refresh_requests_++;
     }
     m_.log_.Info("refreshing the access token of portal ", member_id_);
+    m_.log_.Debug("-> POST ", RedactUrl(request.url), " ", RedactBody(request.body));
     auto self = shared_from_this();
     m_.transport_.Send(std::move(request), [self, row = std::move(row)](absl::StatusOr<http::HttpResponse> r) {
       self->m_.worker_.Post([self, row, r = std::move(r)]() mutable { self->OnOAuthAnswer(row, std::move(r)); });
@@ -219,12 +220,22 @@ class PortalTokens final : public rest::TokenProvider, public std::enable_shared
   }
 
   void OnOAuthAnswer(const storage::PortalRecord& row, absl::StatusOr<http::HttpResponse> response) {
+    if (response.ok()) {
+      m_.log_.Debug("<- ", response->status, " token refresh of ", member_id_, " ", RedactBody(response->body));
+    } else {
+      m_.log_.Debug("<- token refresh of ", member_id_, ": ", response.status().message());
+    }
+    absl::StatusOr<storage::TokenUpdate> update =
+        response.ok() ? ParseTokenResponse(*response, m_.clock_.Now()) : absl::StatusOr<storage::TokenUpdate>();
+    if (!response.ok() || !update.ok()) {
+      absl::MutexLock lock(&m_.mu_);
+      m_.refresh_failures_++;
+    }
     if (!response.ok()) {
       return Complete(ErrorWithDetail(absl::StatusCode::kUnavailable,
                                       absl::StrCat("cannot reach the OAuth server: ", response.status().message()),
                                       {"OAUTH_UNREACHABLE", std::string(kDomainGateway), {}}));
     }
-    absl::StatusOr<storage::TokenUpdate> update = ParseTokenResponse(*response, m_.clock_.Now());
     if (!update.ok()) {
       auto detail = GetErrorDetail(update.status());
       std::string code = detail ? detail->reason : "";
@@ -300,6 +311,11 @@ void OAuthManager::RemovePortal(const std::string& member_id, std::function<void
     if (removed.ok()) Forget(member_id);
     done(removed);
   });
+}
+
+int64_t OAuthManager::refresh_failures() const {
+  absl::MutexLock lock(&mu_);
+  return refresh_failures_;
 }
 
 int64_t OAuthManager::refresh_requests() const {

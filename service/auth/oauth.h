@@ -84,6 +84,8 @@ class OAuthManager final : public OAuthPortals {
 
   // Counters for tests and metrics.
   int64_t refresh_requests() const;
+  // Refreshes that failed: the OAuth server unreachable, or it refused.
+  int64_t refresh_failures() const;
 
   storage::TokenStore& store() { return store_; }
   // The thread that runs token-store work for refreshes and installs.
@@ -103,6 +105,7 @@ class OAuthManager final : public OAuthPortals {
   mutable absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<PortalTokens>> portals_ ABSL_GUARDED_BY(mu_);
   int64_t refresh_requests_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t refresh_failures_ ABSL_GUARDED_BY(mu_) = 0;
   Worker worker_;  // last: destroyed (joined) first
 };
 

@@ -181,7 +181,17 @@ const std::vector<Key>& Keys() {
       Dur("oauth.failure_cooldown",
           "after a failed token refresh, callers of that portal fail fast with the same error this long",
           B24_FIELD(oauth.failure_cooldown)),
-      Str("store.url", "SOCI connection string", B24_FIELD(store.connection)),
+      Dur("health.store_interval", "how often the token store is pinged for the gRPC health status",
+          B24_FIELD(health.interval)),
+      Dur("health.store_timeout", "a ping unanswered this long makes the health NOT_SERVING",
+          B24_FIELD(health.timeout)),
+      Str("metrics.listen", "host:port of the Prometheus /metrics endpoint, e.g. 0.0.0.0:9090 (off when unset)",
+          B24_FIELD(metrics.listen)),
+      Int("metrics.max_portals", "portals with metric series of their own; the others are summed as portal=\"other\"",
+          B24_FIELD(metrics.max_portals)),
+      Str("store.url",
+          "SOCI connection string, or none (webhooks only: no Install, no OAuth portals, no store in the health)",
+          B24_FIELD(store.connection)),
       Int("store.pool_size", "database connections", B24_FIELD(store.pool_size)),
       Column("store.table", "token table name", B24_FIELD(store.columns.table)),
       Column("store.column.id", "primary key column", B24_FIELD(store.columns.id)),
@@ -351,6 +361,14 @@ absl::StatusOr<Config> LoadConfig(const std::vector<std::string>& args, const st
   }
   if (c.grpc.max_message_bytes < 64 * 1024 || c.grpc.max_message_bytes > (size_t{1} << 31) - 1) {
     return absl::InvalidArgumentError("grpc.max_message_bytes must be between 64KiB and 2GiB");
+  }
+  if (c.health.interval <= absl::ZeroDuration() || c.health.timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("health.store_interval and health.store_timeout must be positive");
+  }
+  if (c.metrics.max_portals < 0) return absl::InvalidArgumentError("metrics.max_portals must be at least 0");
+  if (!c.metrics.listen.empty() && c.metrics.listen.rfind(':') == std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("metrics.listen must be host:port, e.g. 0.0.0.0:9090 (got \"", c.metrics.listen, "\")"));
   }
   if (c.server.tls_cert_file.empty() != c.server.tls_key_file.empty()) {
     return absl::InvalidArgumentError("tls.cert_file and tls.key_file must be set together");

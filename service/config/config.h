@@ -23,11 +23,13 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "service/app/store_health.h"
 #include "service/auth/oauth.h"
 #include "service/common/log.h"
 #include "service/exec/executor.h"
 #include "service/grpc/service_options.h"
 #include "service/http/curl/curl_transport.h"
+#include "service/metrics/metrics.h"
 #include "service/rest/client.h"
 #include "storage/store_options.h"
 
@@ -71,6 +73,8 @@ struct Config {
   auth::OAuthOptions oauth;                     // oauth.*
   storage::StoreOptions store;                  // store.*
   grpcapi::ServiceOptions grpc;                 // grpc.*
+  metrics::MetricsOptions metrics;              // metrics.*
+  app::StoreHealthOptions health;               // health.*
   std::map<std::string, std::string> webhooks;  // name → URL
 };
 

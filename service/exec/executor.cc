@@ -56,6 +56,8 @@ struct Executor::Task {
   int limit_retries = 0;  // repeats caused by limit errors
   uint64_t tag = 0;       // fair-queueing order within the portal
   absl::Time not_before = absl::InfinitePast();
+  absl::Time waiting_since = absl::InfinitePast();  // for the wait metrics
+  bool budget_blocked = false;                      // waited for the operating budget
 };
 
 struct Executor::Portal {
@@ -109,6 +111,7 @@ void Executor::Submit(Job job, JobDone done) {
     closed = closed_;
     if (closed.ok()) {
       Portal& p = PortalFor(host);
+      task->waiting_since = clock_.Now();
       task->tag = p.queue.Push(task->job.caller, task);
     }
   }
@@ -182,6 +185,7 @@ void Executor::Pump(const std::string& host) {
         continue;
       }
       if (ready > now || probe_busy) {
+        if (!blocked_method.empty() || probe_busy) t.budget_blocked = true;
         if (!probe_busy) arm = std::min(arm, ready);  // a probe's answer pumps again
         ++it;
         continue;
@@ -198,6 +202,11 @@ void Executor::Pump(const std::string& host) {
       auto& c = p.counters[t.job.method];
       c.requests++;
       if (t.attempts > 0) c.retries++;
+      // Time in the queue past when the task could have gone but for the limits.
+      if (absl::Duration waited = now - std::max(t.waiting_since, t.not_before); waited > absl::ZeroDuration()) {
+        (t.budget_blocked ? c.budget_wait_seconds : c.bucket_wait_seconds) += absl::ToDoubleSeconds(waited);
+      }
+      t.budget_blocked = false;
       p.queue.Dispatched(t.tag);
       to_send.push_back(it->second);
       it = p.queue.Erase(it);
@@ -267,8 +276,12 @@ void Executor::OnResult(std::shared_ptr<Task> task, absl::StatusOr<http::HttpRes
     absl::Time now = clock_.Now();
     p.in_flight--;
     for (const std::string& m : task->job.gated_methods) p.budget.OnDone(m);
-    for (const OperatingSample& s : v.operating) p.budget.Record(s, now);
+    for (const OperatingSample& s : v.operating) {
+      p.budget.Record(s, now);
+      p.counters[s.method].operating_seconds = s.operating;
+    }
     auto& counters = p.counters[task->job.method];
+    counters.outcomes[OutcomeName(v.outcome)]++;
     switch (v.outcome) {
       case Outcome::kSuccess:
         p.bucket->OnSuccess();
@@ -309,6 +322,10 @@ void Executor::OnResult(std::shared_ptr<Task> task, absl::StatusOr<http::HttpRes
           failure = closed_;
         } else {
           task->not_before = d.at;
+          // A limit's wait counts from now; a backoff's from when it ends.
+          bool limit = v.outcome == Outcome::kRateLimited || v.outcome == Outcome::kOperatingLimit;
+          task->waiting_since = limit ? now : d.at;
+          task->budget_blocked = v.outcome == Outcome::kOperatingLimit;
           p.queue.Requeue(task->tag, task);  // keeps its place
         }
         break;
@@ -331,6 +348,24 @@ void Executor::Fail(std::shared_ptr<Task> task, absl::Status status) {
     PortalFor(task->job.portal).counters[task->job.method].failures++;
   }
   task->done(std::move(status));
+}
+
+std::vector<PortalSnapshot> Executor::Snapshot() {
+  absl::MutexLock lock(&mu_);
+  absl::Time now = clock_.Now();
+  std::vector<PortalSnapshot> out;
+  out.reserve(portals_.size());
+  for (auto& [host, p] : portals_) {
+    PortalSnapshot s;
+    s.host = host;
+    s.bucket_level = p->bucket->Level(now);
+    s.drain = p->bucket->drain();
+    s.in_flight = p->in_flight;
+    s.queued = static_cast<int>(p->queue.size());
+    s.methods = p->counters;
+    out.push_back(std::move(s));
+  }
+  return out;
 }
 
 std::map<std::string, std::map<std::string, MethodCounters>> Executor::Counters() {

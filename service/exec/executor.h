@@ -125,6 +125,21 @@ struct MethodCounters {
   int64_t query_limit_exceeded = 0;  // 503s received
   int64_t operation_time_limit = 0;  // 429s received
   int64_t failures = 0;              // jobs that ended in an error
+  // Time requests waited in the queue for the bucket / the operating budget.
+  double bucket_wait_seconds = 0, budget_wait_seconds = 0;
+  // The method's operating time in the portal's current 10-minute window, as
+  // the last answer reported it.
+  double operating_seconds = 0;
+  std::map<std::string, int64_t> outcomes;  // OutcomeName → answers
+};
+
+// One portal's executor state, for metrics.
+struct PortalSnapshot {
+  std::string host;
+  double bucket_level = 0;  // estimated requests in the portal's bucket
+  double drain = 0;         // effective drain (requests/s) in force
+  int in_flight = 0, queued = 0;
+  std::map<std::string, MethodCounters> methods;
 };
 
 class Executor {
@@ -136,6 +151,8 @@ class Executor {
   // Fails every queued job with `status` and every later Submit too (shutdown).
   void CancelAll(absl::Status status);
 
+  // Every portal's state and counters (for metrics; O(portals) under the lock).
+  std::vector<PortalSnapshot> Snapshot();
   // Snapshot of counters: portal → method → counters.
   std::map<std::string, std::map<std::string, MethodCounters>> Counters();
   // Sets a portal's plan unless the configuration named one; e.g. from

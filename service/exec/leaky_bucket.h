@@ -59,6 +59,8 @@ class RequestBucket {
   virtual PortalLimits limits() const = 0;
   // The drain in force (the plan's, or slower after refusals).
   virtual double drain() const = 0;
+  // The estimated number of requests in the bucket at `now` (metrics).
+  virtual double Level(absl::Time now) = 0;
 };
 
 class LeakyBucket final : public RequestBucket {
@@ -75,7 +77,7 @@ class LeakyBucket final : public RequestBucket {
   double drain() const override { return drain_; }
 
   // The estimated level at `now` (for tests and metrics).
-  double Level(absl::Time now);
+  double Level(absl::Time now) override;
 
  private:
   void Drain(absl::Time now);

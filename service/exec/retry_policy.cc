@@ -4,6 +4,24 @@
 
 namespace b24::exec {
 
+const char* OutcomeName(Outcome outcome) {
+  switch (outcome) {
+    case Outcome::kSuccess:
+      return "success";
+    case Outcome::kFinal:
+      return "final";
+    case Outcome::kTransient:
+      return "transient";
+    case Outcome::kRateLimited:
+      return "rate_limited";
+    case Outcome::kOperatingLimit:
+      return "operating_limit";
+    case Outcome::kRetryNow:
+      return "retry_now";
+  }
+  return "unknown";
+}
+
 absl::Duration RetryPolicy::Backoff(int attempt, double jitter) const {
   absl::Duration d = options_.base_delay * (1 << std::clamp(attempt - 1, 0, 16));
   return std::min(d, options_.max_delay) * jitter;

@@ -27,6 +27,9 @@ enum class Outcome {
   kRetryNow,        // the judge repaired something (e.g. followed a rename): repeat once, no delay
 };
 
+// "success", "final", "transient", "rate_limited", "operating_limit", "retry_now" (metric labels).
+const char* OutcomeName(Outcome outcome);
+
 struct RetryOptions {
   int max_attempts = 4;        // for transient failures, first attempt included
   int max_limit_retries = 20;  // for QUERY_LIMIT_EXCEEDED / OPERATION_TIME_LIMIT

@@ -197,8 +197,9 @@ class GetAllReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   GetAllReactor(rest::RestClient& rest, const rest::ExportCursor& cursors, const rest::Portal& portal,
                 rest::ExportRequest request, absl::Time deadline, v1::GetAllRequest::Format format,
-                size_t max_message_bytes)
+                size_t max_message_bytes, std::shared_ptr<StreamCounters> counters)
       : stream_(std::make_shared<Stream>(format, max_message_bytes)) {
+    stream_->counters = std::move(counters);
     {
       absl::MutexLock lock(&stream_->mu);
       stream_->reactor = this;
@@ -254,6 +255,7 @@ class GetAllReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
 
     const v1::GetAllRequest::Format format;
     const size_t max_message_bytes, split_bytes;
+    std::shared_ptr<StreamCounters> counters;  // the service's totals
     absl::Mutex mu;
     GetAllReactor* reactor ABSL_GUARDED_BY(mu) = nullptr;  // null after OnDone
     std::shared_ptr<rest::ListExport> exporter ABSL_GUARDED_BY(mu);
@@ -322,6 +324,10 @@ class GetAllReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
         s->FinishLocked(ToGrpcStatus(e));
         s->pumping = false;
         return;
+      }
+      if (s->counters) {
+        s->counters->items += s->pending.front().items_size() + s->pending.front().items_json_size();
+        s->counters->bytes += static_cast<int64_t>(s->buffer.Length());
       }
       s->pending.pop_front();
       s->writing = true;
@@ -409,7 +415,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* Bitrix24ServiceImpl::GetAll(grpc::Ca
   er.cursor = request.cursor();
   er.max_parallel_ranges = request.max_parallel_ranges();
   return new GetAllReactor(rest_, cursors_, *portal, std::move(er), Deadline(ctx), request.format(),
-                           options_.max_message_bytes);
+                           options_.max_message_bytes, stream_counters_);
 }
 
 namespace {

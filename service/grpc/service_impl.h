@@ -39,6 +39,12 @@ using RawService = Service::WithRawCallbackMethod_Call<
         Service::WithRawCallbackMethod_ListPortals<Service::WithRawCallbackMethod_RemovePortal<Service::Service>>>>>>;
 }  // namespace internal
 
+// Totals of every GetAll stream, for metrics.
+struct StreamCounters {
+  std::atomic<int64_t> items{0};  // items sent to callers
+  std::atomic<int64_t> bytes{0};  // bytes of the messages that carried them
+};
+
 class Bitrix24ServiceImpl final : public internal::RawService {
  public:
   using Done = std::function<void(absl::Status)>;
@@ -61,6 +67,8 @@ class Bitrix24ServiceImpl final : public internal::RawService {
                                         grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* RemovePortal(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* request,
                                          grpc::ByteBuffer* response) override;
+
+  const StreamCounters& stream_counters() const { return *stream_counters_; }
 
  private:
   // Decodes the request, runs `handler`, encodes the response.
@@ -90,6 +98,7 @@ class Bitrix24ServiceImpl final : public internal::RawService {
   app::Installer* installer_;
   Clock& clock_;
   ServiceOptions options_;
+  std::shared_ptr<StreamCounters> stream_counters_ = std::make_shared<StreamCounters>();
 };
 
 }  // namespace b24::grpcapi

@@ -1,5 +1,7 @@
 // A real gRPC client → bitrix24-service (its own process) → real HTTP → the
 // portal emulator.
+#include <mutex>
+#include <vector>
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -279,6 +281,30 @@ TEST(ServiceStartupTest, BadConfigurationStopsWithAClearMessage) {
 }
 
 TEST_F(ServiceE2eTest, SigtermDrainsCallsInFlight) {
+  // A health watcher (as a load balancer or kubelet would keep) sees NOT_SERVING
+  // as soon as the drain starts, while the call in flight still completes.
+  auto channel = grpc::CreateChannel(service_->target(), grpc::InsecureChannelCredentials());
+  auto health = grpc::health::v1::Health::NewStub(channel);
+  grpc::ClientContext watch_ctx;
+  grpc::health::v1::HealthCheckRequest watch_request;
+  watch_request.set_service("bitrix24.v1.Bitrix24Service");
+  std::mutex mu;
+  std::vector<int> statuses;
+  auto reader = health->Watch(&watch_ctx, watch_request);
+  std::thread watcher([&] {
+    grpc::health::v1::HealthCheckResponse r;
+    while (reader->Read(&r)) {
+      std::lock_guard<std::mutex> lock(mu);
+      statuses.push_back(r.status());
+    }
+  });
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (!statuses.empty()) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
   emulator_->InjectFault(portal_.id, Fault::Slow(absl::Milliseconds(800), "profile"));
   absl::StatusOr<std::string> out;
   std::thread call([&] { out = Client().Call(Webhook(), "profile", ""); });
@@ -286,6 +312,12 @@ TEST_F(ServiceE2eTest, SigtermDrainsCallsInFlight) {
   EXPECT_EQ(service_->Stop(), 0);
   call.join();
   EXPECT_TRUE(out.ok()) << out.status();
+  watch_ctx.TryCancel();
+  watcher.join();
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_GE(statuses.size(), 2u);
+  EXPECT_EQ(statuses.front(), grpc::health::v1::HealthCheckResponse::SERVING);
+  EXPECT_EQ(statuses.back(), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
   service_.reset();
 }
 

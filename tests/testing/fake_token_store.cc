@@ -115,4 +115,14 @@ std::string FakeTokenStore::LeaseOwner(const std::string& member_id) const {
   return it == rows_.end() ? std::string() : it->second.lease_owner;
 }
 
+absl::Status FakeTokenStore::Ping() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return ping_status_;
+}
+
+void FakeTokenStore::SetPingStatus(absl::Status status) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ping_status_ = std::move(status);
+}
+
 }  // namespace b24::testing

@@ -55,6 +55,9 @@ class FakeTokenStore final : public storage::TokenStore {
   absl::Status MarkNeedsReinstall(const std::string& member_id, const std::string& cas_token) override;
   absl::Status UpdateDomain(const std::string& member_id, const std::string& domain,
                             const std::string& client_endpoint) override;
+  // What Ping() answers: OK unless a test sets a failure.
+  absl::Status Ping() override;
+  void SetPingStatus(absl::Status status);
 
   // Who holds the refresh lease of `member_id` ("" when nobody, after a swap
   // or an Upsert, or for an unknown portal) — what the SOCI store keeps in
@@ -71,6 +74,7 @@ class FakeTokenStore final : public storage::TokenStore {
   static storage::PortalRecord Read(const Row& row);
 
   mutable std::mutex mu_;
+  absl::Status ping_status_;
   std::map<std::string, Row> rows_;  // by member_id
 };
 

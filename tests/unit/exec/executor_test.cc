@@ -116,6 +116,30 @@ TEST_F(ExecutorTest, SendsABurstThenPacesAtTheDrainRate) {
   EXPECT_EQ(Done(), 60u);
 }
 
+TEST_F(ExecutorTest, SnapshotCountsOutcomesWaitsAndTheBucket) {
+  ExecutorOptions o;
+  o.max_in_flight_per_portal = 1000;
+  Make(o);
+  transport_.SetResponder([](const http::HttpRequest&) { return FakeTransport::Json(200, ""); });
+  for (int i = 0; i < 50; ++i) Submit(i);  // 48 go at once, 2 wait 0.5 s and 1 s for the bucket
+  auto before = executor_->Snapshot();
+  ASSERT_EQ(before.size(), 1u);
+  EXPECT_EQ(before[0].host, "p.bitrix24.com");
+  EXPECT_EQ(before[0].queued, 2);
+  EXPECT_NEAR(before[0].bucket_level, 48, 0.01);
+  EXPECT_DOUBLE_EQ(before[0].drain, 2);
+  clock_.Advance(absl::Seconds(1));
+  ASSERT_EQ(Done(), 50u);
+  auto after = executor_->Snapshot();
+  const MethodCounters& c = after[0].methods.at("crm.deal.list");
+  EXPECT_EQ(c.requests, 50);
+  EXPECT_EQ(c.outcomes.at("success"), 50);
+  EXPECT_NEAR(c.bucket_wait_seconds, 1.5, 0.01);
+  EXPECT_DOUBLE_EQ(c.budget_wait_seconds, 0);
+  EXPECT_EQ(after[0].queued, 0);
+  EXPECT_NEAR(after[0].bucket_level, 48, 0.01);  // drained 2 in the second, took the 2 waiting
+}
+
 TEST_F(ExecutorTest, EnterprisePortalsGetTheirOwnBucket) {
   ExecutorOptions o;
   o.max_in_flight_per_portal = 1000;
