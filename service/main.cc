@@ -28,6 +28,7 @@
 #include "service/grpc/service_impl.h"
 #include "service/http/curl/curl_transport.h"
 #include "service/metrics/metrics.h"
+#include "service/tls/reloadable_credentials.h"
 #include "service/rest/client.h"
 #include "service/rest/export_cursor.h"
 #include "service/grpc/convert.h"
@@ -43,15 +44,6 @@ constexpr char kUsage[] =
     "       bitrix24-service schema init|migrate|show [--dialect=D] [--dry-run] [--key=value ...]\n"
     "Runs the Bitrix24 gateway. Every configuration key can be set in the YAML file,\n"
     "as an environment variable or as a flag (see docs/configuration.md):\n";
-
-bool ReadFile(const std::string& path, std::string* out) {
-  std::ifstream in(path);
-  if (!in) return false;
-  std::ostringstream s;
-  s << in.rdbuf();
-  *out = s.str();
-  return true;
-}
 
 // The only place that picks the store implementation.
 absl::StatusOr<std::unique_ptr<b24::storage::TokenStore>> OpenStore(const b24::Config& config,
@@ -163,25 +155,20 @@ int Run(const b24::Config& config, const std::map<std::string, std::string>& env
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  // Declared before the server, which it must outlive (the credentials point at it).
+  std::unique_ptr<b24::tls::ReloadableServerCredentials> tls;
   grpc::ServerBuilder builder;
   std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
   if (!config.server.tls_cert_file.empty()) {
-    grpc::SslServerCredentialsOptions ssl;
-    grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
-    if (!ReadFile(config.server.tls_cert_file, &pair.cert_chain) ||
-        !ReadFile(config.server.tls_key_file, &pair.private_key)) {
-      log.Error("cannot read tls.cert_file / tls.key_file");
+    absl::StatusOr<std::unique_ptr<b24::tls::ReloadableServerCredentials>> loaded =
+        b24::tls::ReloadableServerCredentials::Create(
+            {config.server.tls_cert_file, config.server.tls_key_file, config.server.tls_client_ca_file});
+    if (!loaded.ok()) {
+      log.Error("cannot use the TLS files: ", loaded.status().message());
       return 2;
     }
-    ssl.pem_key_cert_pairs.push_back(pair);
-    if (!config.server.tls_client_ca_file.empty()) {
-      if (!ReadFile(config.server.tls_client_ca_file, &ssl.pem_root_certs)) {
-        log.Error("cannot read tls.client_ca_file");
-        return 2;
-      }
-      ssl.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
-    }
-    creds = grpc::SslServerCredentials(ssl);
+    tls = *std::move(loaded);
+    creds = tls->Credentials();
   }
   int port = 0;
   builder.AddListeningPort(config.server.listen, creds, &port);
@@ -219,7 +206,19 @@ int Run(const b24::Config& config, const std::map<std::string, std::string>& env
   log.Info("bitrix24-service listening on ", host, ":", port);
 
   int sig = 0;
-  sigwait(&signals, &sig);
+  for (;;) {
+    sigwait(&signals, &sig);
+    if (sig != SIGHUP) break;
+    // SIGHUP: re-read the TLS files; new connections get them, open ones
+    // (and their streams) keep what they were made with.
+    if (!tls) {
+      log.Info("SIGHUP: TLS is not configured, nothing to reload");
+    } else if (absl::Status s = tls->Reload(); !s.ok()) {
+      log.Warning("SIGHUP: TLS files not reloaded, still serving the previous certificate: ", s.message());
+    } else {
+      log.Info("SIGHUP: TLS files reloaded (generation ", tls->generation(), "); new connections use them");
+    }
+  }
   log.Info("received signal ", sig, "; draining in-flight calls for up to ",
            absl::FormatDuration(config.server.shutdown_grace));
   if (store_health) store_health->Stop();
@@ -284,6 +283,7 @@ int main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   absl::StatusOr<std::unique_ptr<b24::Logger>> log = b24::Logger::Open(config->log);
   if (!log.ok()) {

@@ -126,7 +126,7 @@ Key Bytes(const char* name, const char* help, Get get) {
 const std::vector<Key>& Keys() {
   static const std::vector<Key> keys = {
       Str("listen", "gRPC listen address host:port", B24_FIELD(server.listen)),
-      Str("tls.cert_file", "PEM server certificate; enables TLS when set with tls.key_file",
+      Str("tls.cert_file", "PEM server certificate; enables TLS when set with tls.key_file; re-read on SIGHUP",
           B24_FIELD(server.tls_cert_file)),
       Str("tls.key_file", "PEM private key of tls.cert_file", B24_FIELD(server.tls_key_file)),
       Str("tls.client_ca_file", "PEM CA bundle; when set, clients must present a certificate (mTLS)",
