@@ -103,8 +103,9 @@ int Run(const b24::Config& config, const std::map<std::string, std::string>& env
                                config.security.allow_loopback);
   b24::rest::RestClient rest(executor, policy, clock, log, config.rest);
   b24::rest::ExportCursor cursors(CursorKey(config, env, log));
-  // store.url=none: webhooks only, no token store (Install and OAuth portals
-  // answer FAILED_PRECONDITION NO_TOKEN_STORE).
+  // store.url=none: webhooks only, no token store (Install, ListPortals and
+  // RemovePortal answer FAILED_PRECONDITION NO_TOKEN_STORE; a member_id is
+  // NOT_FOUND UNKNOWN_PORTAL).
   std::unique_ptr<b24::storage::TokenStore> store;
   std::unique_ptr<b24::auth::OAuthManager> oauth;
   std::unique_ptr<b24::app::Installer> installer;
@@ -144,7 +145,7 @@ int Run(const b24::Config& config, const std::map<std::string, std::string>& env
   std::unique_ptr<b24::metrics::Metrics> metrics;
   if (!config.metrics.listen.empty()) metrics = std::make_unique<b24::metrics::Metrics>(config.metrics);
   if (metrics) {
-    if (absl::Status s = metrics->Serve({&executor, oauth.get(), &service.stream_counters()}); !s.ok()) {
+    if (absl::Status s = metrics->Serve({&executor, oauth.get(), &service.stream_counters(), &log}); !s.ok()) {
       log.Error(s.message());
       return 2;
     }
@@ -222,7 +223,17 @@ int Run(const b24::Config& config, const std::map<std::string, std::string>& env
   log.Info("received signal ", sig, "; draining in-flight calls for up to ",
            absl::FormatDuration(config.server.shutdown_grace));
   if (store_health) store_health->Stop();
-  health->Shutdown();  // NOT_SERVING for every service while draining
+  health->Shutdown();  // NOT_SERVING for every service from now on
+  if (config.server.shutdown_delay > absl::ZeroDuration()) {
+    // Still accepting calls while probes and load balancers see NOT_SERVING;
+    // a second SIGTERM or SIGINT ends the wait.
+    log.Info("health is NOT_SERVING; accepting calls for ", absl::FormatDuration(config.server.shutdown_delay),
+             " more before the drain");
+    timespec wait = absl::ToTimespec(config.server.shutdown_delay);
+    siginfo_t info;
+    while (sigtimedwait(&signals, &info, &wait) == SIGHUP) {
+    }
+  }
   std::mutex mu;
   std::condition_variable cv;
   bool drained = false;

@@ -1,8 +1,8 @@
 // Logger: levelled, line-oriented logging with secrets redacted, on spdlog.
 //
 // Levels: DEBUG logs every upstream request and response (bodies redacted and
-// truncated), INFO lifecycle events, WARNING errors returned to callers and
-// retries, ERROR failures of the service itself. The recommended level in
+// truncated), INFO lifecycle events, WARNING errors returned to callers (and
+// Bitrix24's own errors), ERROR failures of the service itself. The recommended level in
 // production is WARNING. One Logger is made in main.cc (Logger::Open, from
 // LogOptions) and passed by reference; tests make their own writing to a
 // string stream.

@@ -45,6 +45,10 @@ struct ServerOptions {
   std::string tls_client_ca_file;
   // How long SIGTERM waits for in-flight calls.
   absl::Duration shutdown_grace = absl::Seconds(30);
+  // After SIGTERM, how long health says NOT_SERVING while calls are still
+  // accepted, before the drain: time for load balancers and readiness probes
+  // to take the instance out.
+  absl::Duration shutdown_delay = absl::ZeroDuration();
 };
 
 // Which hosts the gateway may call, and the secrets of its own.

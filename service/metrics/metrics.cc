@@ -21,6 +21,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "service/auth/oauth.h"
+#include "service/common/log.h"
 #include "service/exec/executor.h"
 #include "service/grpc/service_impl.h"
 
@@ -162,6 +163,11 @@ class Metrics::Collector final : public prometheus::Collectable {
              "token refreshes that failed (OAuth server unreachable, or it refused the refresh token)",
              MetricType::Counter)
           .metric.push_back(Sample({}, static_cast<double>(sources_.oauth->refresh_failures()), MetricType::Counter));
+    }
+    if (sources_.log) {
+      family("bitrix24_log_dropped_lines_total", "log lines dropped because the logging queue (log.queue) was full",
+             MetricType::Counter)
+          .metric.push_back(Sample({}, static_cast<double>(sources_.log->dropped()), MetricType::Counter));
     }
     if (sources_.streams) {
       family("bitrix24_getall_items_total", "items streamed to GetAll callers", MetricType::Counter)

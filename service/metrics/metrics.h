@@ -29,6 +29,7 @@ class Registry;
 }  // namespace prometheus
 
 namespace b24 {
+class Logger;
 namespace exec {
 class Executor;
 }
@@ -53,6 +54,7 @@ struct Sources {
   exec::Executor* executor = nullptr;
   auth::OAuthManager* oauth = nullptr;
   const grpcapi::StreamCounters* streams = nullptr;
+  const Logger* log = nullptr;  // its dropped lines
 };
 
 // A label value for a REST method: the name if it matches the grammar

@@ -247,6 +247,7 @@ class ObservabilityTest(unittest.TestCase):
             self.assertEqual(value(s, "bitrix24_token_refresh_failures_total"), 1, text)
             self.assertEqual(value(s, "bitrix24_getall_items_total"), DEALS, text)
             self.assertGreater(value(s, "bitrix24_getall_bytes_total"), DEALS * 50, text)
+            self.assertEqual(value(s, "bitrix24_log_dropped_lines_total"), 0, text)
             # The export's pages went out in batches.
             self.assertGreater(value(s, "bitrix24_upstream_requests_total", method="batch", portal=host), 0, text)
             for name in ("bitrix24_bucket_level", "bitrix24_bucket_drain_per_second", "bitrix24_in_flight_requests",
@@ -412,6 +413,19 @@ class HealthTest(unittest.TestCase):
         finally:
             self.assertEqual(svc.stop(), 0)
             proxy.close()
+
+    def test_not_serving_during_the_shutdown_delay_then_drained(self):
+        svc = Service(["--store.url=none", "--shutdown_delay=3s"])
+        self.assertEqual(svc.health(), "SERVING")
+        t0 = time.time()
+        svc.proc.send_signal(signal.SIGTERM)
+        # The port still answers during the delay, and says NOT_SERVING.
+        wait_for("NOT_SERVING", lambda: svc.health() == "NOT_SERVING", 10)
+        self.assertLess(time.time() - t0, 3)
+        self.assertEqual(svc.proc.wait(30), 0)
+        self.assertGreaterEqual(time.time() - t0, 3)
+        self.assertIn("health is NOT_SERVING; accepting calls for 3s", svc.log())
+        svc.proc.stdout.close()
 
     def test_a_webhook_only_gateway_has_no_store_and_stays_serving(self):
         emulator = Emulator()
