@@ -7,11 +7,9 @@
 #include <unistd.h>
 
 #include <condition_variable>
-#include <fstream>
 #include <mutex>
 #include <random>
 #include <iostream>
-#include <sstream>
 #include <thread>
 
 #include "absl/strings/match.h"

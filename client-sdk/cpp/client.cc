@@ -117,7 +117,7 @@ absl::Time DeadlineOf(std::optional<absl::Duration> timeout, absl::Duration fall
 
 v1::PortalRef ParsePortal(const std::string& text) {
   v1::PortalRef ref;
-  // A member_id is 32 hex digits (checked by hand: std::regex recurses per character).
+  // A member_id is 32 hex digits (a linear scan, no regular expression).
   bool member =
       text.size() == 32 && std::all_of(text.begin(), text.end(), [](unsigned char c) { return std::isxdigit(c) != 0; });
   if (text.rfind("http://", 0) == 0 || text.rfind("https://", 0) == 0) {

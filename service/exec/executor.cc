@@ -281,7 +281,7 @@ void Executor::OnResult(std::shared_ptr<Task> task, absl::StatusOr<http::HttpRes
       p.counters[s.method].operating_seconds = s.operating;
     }
     auto& counters = p.counters[task->job.method];
-    counters.outcomes[OutcomeName(v.outcome)]++;
+    counters.outcomes[static_cast<int>(v.outcome)]++;
     switch (v.outcome) {
       case Outcome::kSuccess:
         p.bucket->OnSuccess();

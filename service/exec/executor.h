@@ -36,6 +36,7 @@
 // (docs/architecture.md, "Callbacks and locks").
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -130,7 +131,7 @@ struct MethodCounters {
   // The method's operating time in the portal's current 10-minute window, as
   // the last answer reported it.
   double operating_seconds = 0;
-  std::map<std::string, int64_t> outcomes;  // OutcomeName → answers
+  std::array<int64_t, kOutcomeCount> outcomes{};  // answers, indexed by Outcome
 };
 
 // One portal's executor state, for metrics.

@@ -26,6 +26,7 @@ enum class Outcome {
   kOperatingLimit,  // OPERATION_TIME_LIMIT: not executed; retry after the method's reset
   kRetryNow,        // the judge repaired something (e.g. followed a rename): repeat once, no delay
 };
+inline constexpr int kOutcomeCount = static_cast<int>(Outcome::kRetryNow) + 1;
 
 // "success", "final", "transient", "rate_limited", "operating_limit", "retry_now" (metric labels).
 const char* OutcomeName(Outcome outcome);

@@ -19,6 +19,7 @@
 #include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
 #include "service/auth/oauth.h"
 #include "service/common/log.h"
@@ -46,15 +47,18 @@ std::string CodeLabel(grpc::StatusCode code) {
   return i >= 0 && i < 17 ? kGrpcCodes[i] : "UNKNOWN";
 }
 
+// Letters, digits, '.', '_' (and '/' when `slash`), 1 to kMaxMethodLabel characters.
+bool IsLabelName(absl::string_view s, bool slash) {
+  if (s.empty() || s.size() > kMaxMethodLabel) return false;
+  return std::all_of(s.begin(), s.end(),
+                     [slash](char c) { return absl::ascii_isalnum(c) || c == '.' || c == '_' || (slash && c == '/'); });
+}
+
 // "/bitrix24.v1.Bitrix24Service/Call" → "bitrix24.v1.Bitrix24Service/Call"; others bounded.
 std::string RpcLabel(const char* path) {
-  std::string p = path ? path : "";
-  if (!p.empty() && p[0] == '/') p.erase(0, 1);
-  if (p.size() > kMaxMethodLabel) return "other";
-  for (char c : p) {
-    if (!absl::ascii_isalnum(c) && c != '.' && c != '_' && c != '/') return "other";
-  }
-  return p.empty() ? "other" : p;
+  absl::string_view p = path ? path : "";
+  absl::ConsumePrefix(&p, "/");
+  return IsLabelName(p, /*slash=*/true) ? std::string(p) : "other";
 }
 
 ClientMetric Sample(std::vector<ClientMetric::Label> labels, double value, MetricType type) {
@@ -71,11 +75,7 @@ ClientMetric Sample(std::vector<ClientMetric::Label> labels, double value, Metri
 }  // namespace
 
 std::string MethodLabel(const std::string& method) {
-  if (method.empty() || method.size() > kMaxMethodLabel) return "other";
-  for (char c : method) {
-    if (!absl::ascii_isalnum(c) && c != '.' && c != '_') return "other";
-  }
-  return absl::AsciiStrToLower(method);
+  return IsLabelName(method, /*slash=*/false) ? absl::AsciiStrToLower(method) : "other";
 }
 
 // RPCs by method and code, and their latency.
@@ -254,7 +254,7 @@ class Metrics::Collector final : public prometheus::Collectable {
     to.bucket_wait_seconds += c.bucket_wait_seconds;
     to.budget_wait_seconds += c.budget_wait_seconds;
     to.operating_seconds = std::max(to.operating_seconds, c.operating_seconds);
-    for (const auto& [k, v] : c.outcomes) to.outcomes[k] += v;
+    for (int i = 0; i < exec::kOutcomeCount; ++i) to.outcomes[i] += c.outcomes[i];
   }
 
   static void PushMethod(const std::string& host, const std::string& method, const exec::MethodCounters& c,
@@ -264,9 +264,11 @@ class Metrics::Collector final : public prometheus::Collectable {
     requests.metric.push_back(Sample(l, static_cast<double>(c.requests), MetricType::Counter));
     retries.metric.push_back(Sample(l, static_cast<double>(c.retries), MetricType::Counter));
     failures.metric.push_back(Sample(l, static_cast<double>(c.failures), MetricType::Counter));
-    for (const auto& [outcome, count] : c.outcomes) {
+    for (int i = 0; i < exec::kOutcomeCount; ++i) {
+      if (c.outcomes[i] == 0) continue;  // a series appears with its first answer
+      const char* outcome = exec::OutcomeName(static_cast<exec::Outcome>(i));
       answers.metric.push_back(Sample({{"method", method}, {"outcome", outcome}, {"portal", host}},
-                                      static_cast<double>(count), MetricType::Counter));
+                                      static_cast<double>(c.outcomes[i]), MetricType::Counter));
     }
     waits.metric.push_back(Sample({{"limit", "bucket"}, {"method", method}, {"portal", host}}, c.bucket_wait_seconds,
                                   MetricType::Counter));

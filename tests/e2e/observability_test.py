@@ -27,23 +27,15 @@ import time
 import unittest
 import urllib.request
 
+import harness
+from harness import wait_for
+
 B24CTL = SERVICE = EMULATOR = ""
 CLIENT_ID, CLIENT_SECRET = "local.observability.test", "client-secret-9d2f71c4e8"
 WEBHOOK_CODE = "whcode4b8e2a91f0c3"
 BAD_REFRESH = "bad-refresh-token-7c1e05"
 DEALS = 120
 HEX64 = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")
-
-
-def wait_for(what, predicate, timeout=30):
-    deadline = time.time() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.time() > deadline:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(0.05)
 
 
 class Emulator:
@@ -69,61 +61,16 @@ class Emulator:
         self.proc.stdout.close()
 
 
-class Service:
-    """bitrix24-service on ephemeral ports; its log is read from stdout or from log.file."""
-
+class Service(harness.Service):
     def __init__(self, args, log_file=None):
-        self.lines = []
-        self.log_file = log_file
-        self.proc = subprocess.Popen([SERVICE, "--listen=127.0.0.1:0", *args], stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
-        threading.Thread(target=self._read, daemon=True).start()
-        self.target = wait_for("the gRPC port", lambda: self._find(r"listening on (127\.0\.0\.1:\d+)"), 20)
-        self.metrics_url = self._find(r"metrics on (http://127\.0\.0\.1:\d+/metrics)")
-
-    def _read(self):
-        for line in self.proc.stdout:
-            self.lines.append(line)
-
-    def log(self):
-        if self.log_file:
-            if not os.path.exists(self.log_file):
-                return ""
-            with open(self.log_file, errors="replace") as f:
-                return f.read()
-        return "".join(self.lines)
-
-    def _find(self, pattern):
-        if self.proc.poll() is not None:
-            raise AssertionError(f"bitrix24-service exited {self.proc.returncode}:\n{self.log()}")
-        m = re.search(pattern, self.log())
-        return m.group(1) if m else None
-
-    def b24ctl(self, *args, timeout=60):
-        return subprocess.run([B24CTL, "--target", self.target, *args], capture_output=True, text=True,
-                              timeout=timeout)
-
-    def health(self):
-        r = self.b24ctl("--timeout", "5", "health", timeout=30)
-        return r.stdout.strip() or r.stderr.strip()
+        super().__init__(SERVICE, args, b24ctl=B24CTL, log_file=log_file)
 
     def scrape(self):
         with urllib.request.urlopen(self.metrics_url, timeout=10) as r:
-            self.assert_content_type(r.headers.get("Content-Type", ""))
+            content_type = r.headers.get("Content-Type", "")
+            if not content_type.startswith("text/plain"):
+                raise AssertionError("Content-Type " + content_type)
             return r.read().decode()
-
-    @staticmethod
-    def assert_content_type(ct):
-        if not ct.startswith("text/plain"):
-            raise AssertionError("Content-Type " + ct)
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            raise
 
 
 def samples(text):
@@ -259,10 +206,14 @@ class ObservabilityTest(unittest.TestCase):
             self.assertEqual(value(s, "bitrix24_in_flight_requests", portal=host), 0, text)
             self.assertIsNotNone(value(s, "bitrix24_limit_wait_seconds_total", limit="bucket", portal=host), text)
             self.assertIsNotNone(value(s, "bitrix24_limit_wait_seconds_total", limit="budget", portal=host), text)
-            # Label values stay bounded: hosts and method names only, never a secret or a path.
+            # Label values stay bounded: RPC methods are gRPC paths, every other value is a host, a
+            # method name, an outcome or a code: never a URL path (a webhook code) or a token.
             for (name, labels), _ in s.items():
                 for k, v in labels:
-                    self.assertNotIn("/", v if k != "method" or not v.startswith("bitrix24.v1.") else "", (name, k, v))
+                    if name.startswith("bitrix24_rpc_") and k == "method":
+                        self.assertRegex(v, r"^[\w.]+/\w+$", name)
+                    else:
+                        self.assertRegex(v, r"^[\w.:+-]+$", (name, k, v))
             self.assert_no_secrets_in_metrics(text)
         finally:
             self.assertEqual(svc.stop(), 0)
@@ -273,12 +224,17 @@ class ObservabilityTest(unittest.TestCase):
             self.assertNotIn(secret, text)
         self.assertIsNone(HEX64.search(text))
 
-    def test_debug_log_in_text_has_no_secrets(self):
-        svc = Service(self.service_args("text") + ["--log.format=text"])
+    def logged_sequence(self, name, extra, log_file=None):
+        """The sequence against a gateway logging at DEBUG; returns (service, secrets used)."""
+        svc = Service(self.service_args(name) + extra, log_file=log_file)
         try:
             secrets = self.sequence(svc)
         finally:
             self.assertEqual(svc.stop(), 0)
+        return svc, secrets
+
+    def test_debug_log_in_text_has_no_secrets(self):
+        svc, secrets = self.logged_sequence("text", ["--log.format=text"])
         text = svc.log()
         self.assertIn("DEBUG", text)
         self.assertIn("-> POST", text)  # upstream requests are logged at DEBUG
@@ -286,11 +242,7 @@ class ObservabilityTest(unittest.TestCase):
         self.assert_no_secrets(text, secrets, "the text log")
 
     def test_debug_log_in_json_has_no_secrets(self):
-        svc = Service(self.service_args("json") + ["--log.format=json"])
-        try:
-            secrets = self.sequence(svc)
-        finally:
-            self.assertEqual(svc.stop(), 0)
+        svc, secrets = self.logged_sequence("json", ["--log.format=json"])
         text = svc.log()
         levels = set()
         for line in text.splitlines():
@@ -303,12 +255,8 @@ class ObservabilityTest(unittest.TestCase):
     def test_debug_log_in_a_rotated_file_has_no_secrets(self):
         path = os.path.join(self.tmp.name, "rotated", "gateway.log")
         os.makedirs(os.path.dirname(path))
-        svc = Service(self.service_args("file") + [f"--log.file={path}", "--log.max_size=4KiB",
-                                                  "--log.max_files=3"], log_file=path)
-        try:
-            secrets = self.sequence(svc)
-        finally:
-            self.assertEqual(svc.stop(), 0)
+        svc, secrets = self.logged_sequence("file", [f"--log.file={path}", "--log.max_size=4KiB",
+                                                     "--log.max_files=3"], log_file=path)
         files = sorted(glob.glob(os.path.join(os.path.dirname(path), "*")))
         self.assertGreaterEqual(len(files), 2, files)  # rotated at least once
         self.assertLessEqual(len(files), 4, files)     # the file and at most max_files old ones

@@ -10,17 +10,17 @@ python3-grpcio) checks which certificate a new handshake gets by trusting only o
 """
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 import unittest
 
 import grpc
+
+import harness
+from harness import wait_for
 
 B24CTL = SERVICE = EMULATOR = ""
 DEALS = 10000
@@ -49,40 +49,9 @@ def read(path):
         return f.read()
 
 
-def wait_for(what, predicate, timeout=30):
-    deadline = time.time() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.time() > deadline:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(0.05)
-
-
-class Service:
+class Service(harness.Service):
     def __init__(self, args):
-        self.lines = []
-        self.proc = subprocess.Popen([SERVICE, "--listen=127.0.0.1:0", *args], stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
-        threading.Thread(target=lambda: [self.lines.append(line) for line in self.proc.stdout], daemon=True).start()
-        self.target = wait_for("the port", lambda: self.find(r"listening on (127\.0\.0\.1:\d+)"), 20)
-
-    def log(self):
-        return "".join(self.lines)
-
-    def find(self, pattern):
-        if self.proc.poll() is not None:
-            raise AssertionError(f"bitrix24-service exited {self.proc.returncode}:\n{self.log()}")
-        m = re.search(pattern, self.log())
-        return m.group(1) if m else None
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(30)
-        finally:
-            self.proc.stdout.close()
+        super().__init__(SERVICE, args)
 
 
 def health(target, ca, client=None):

@@ -133,7 +133,8 @@ TEST_F(ExecutorTest, SnapshotCountsOutcomesWaitsAndTheBucket) {
   auto after = executor_->Snapshot();
   const MethodCounters& c = after[0].methods.at("crm.deal.list");
   EXPECT_EQ(c.requests, 50);
-  EXPECT_EQ(c.outcomes.at("success"), 50);
+  EXPECT_EQ(c.outcomes[static_cast<int>(Outcome::kSuccess)], 50);
+  EXPECT_EQ(c.outcomes[static_cast<int>(Outcome::kRateLimited)], 0);
   EXPECT_NEAR(c.bucket_wait_seconds, 1.5, 0.01);
   EXPECT_DOUBLE_EQ(c.budget_wait_seconds, 0);
   EXPECT_EQ(after[0].queued, 0);
